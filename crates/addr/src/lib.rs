@@ -94,43 +94,59 @@ pub struct Region<A> {
     pub size: u64,
 }
 
-macro_rules! region_impl {
-    ($name:ident) => {
-        impl Region<$name> {
-            /// A region of `size` bytes at `start`.
-            pub const fn new(start: $name, size: u64) -> Self {
-                Self { start, size }
+/// What every address newtype offers generically (used by [`Region`]).
+pub trait Address: Copy + Ord {
+    /// The raw value.
+    fn to_raw(self) -> u64;
+    /// Wraps a raw value.
+    fn from_raw(raw: u64) -> Self;
+}
+
+macro_rules! address_trait {
+    ($($name:ident),*) => {$(
+        impl Address for $name {
+            fn to_raw(self) -> u64 {
+                self.0
             }
-            /// One past the last byte, `None` if the region wraps the address space.
-            pub const fn end(&self) -> Option<$name> {
-                self.start.checked_add(self.size)
-            }
-            /// Whether `addr` lies inside the region.
-            pub const fn contains(&self, addr: $name) -> bool {
-                match addr.0.checked_sub(self.start.0) {
-                    Some(off) => off < self.size,
-                    None => false,
-                }
-            }
-            /// Whether `[addr, addr + len)` lies wholly inside the region (len 0 never does).
-            pub const fn contains_range(&self, addr: $name, len: u64) -> bool {
-                match addr.0.checked_sub(self.start.0) {
-                    Some(off) => len != 0 && off < self.size && len <= self.size - off,
-                    None => false,
-                }
-            }
-            /// Whether the two regions share at least one byte.
-            pub const fn overlaps(&self, other: &Self) -> bool {
-                let a_end = self.start.0.saturating_add(self.size);
-                let b_end = other.start.0.saturating_add(other.size);
-                self.size != 0 && other.size != 0 && self.start.0 < b_end && other.start.0 < a_end
+            fn from_raw(raw: u64) -> Self {
+                Self(raw)
             }
         }
-    };
+    )*};
 }
-region_impl!(Pa);
-region_impl!(Ipa);
-region_impl!(Va);
+address_trait!(Pa, Ipa, Va);
+
+impl<A: Address> Region<A> {
+    /// A region of `size` bytes at `start`.
+    pub const fn new(start: A, size: u64) -> Self {
+        Self { start, size }
+    }
+    /// One past the last byte, `None` if the region wraps the address space.
+    pub fn end(&self) -> Option<A> {
+        self.start.to_raw().checked_add(self.size).map(A::from_raw)
+    }
+    /// Whether `addr` lies inside the region.
+    pub fn contains(&self, addr: A) -> bool {
+        match addr.to_raw().checked_sub(self.start.to_raw()) {
+            Some(off) => off < self.size,
+            None => false,
+        }
+    }
+    /// Whether `[addr, addr + len)` lies wholly inside the region (len 0 never does).
+    pub fn contains_range(&self, addr: A, len: u64) -> bool {
+        match addr.to_raw().checked_sub(self.start.to_raw()) {
+            Some(off) => len != 0 && off < self.size && len <= self.size - off,
+            None => false,
+        }
+    }
+    /// Whether the two regions share at least one byte.
+    pub fn overlaps(&self, other: &Self) -> bool {
+        let (a, b) = (self.start.to_raw(), other.start.to_raw());
+        let a_end = a.saturating_add(self.size);
+        let b_end = b.saturating_add(other.size);
+        self.size != 0 && other.size != 0 && a < b_end && b < a_end
+    }
+}
 
 #[cfg(test)]
 mod tests {
