@@ -1,0 +1,68 @@
+//! AArch64 EL2: entry code, vectors, guest context and system-register access.
+//!
+//! The only place (with `drivers` and `mm`) where Xenith uses `unsafe`: inline assembly and the
+//! raw system registers that `aarch64-cpu` does not cover.
+
+pub mod context;
+pub mod sysreg;
+
+core::arch::global_asm!(include_str!("head.S"));
+core::arch::global_asm!(include_str!("entry.S"));
+
+pub use context::GuestRegs;
+
+/// Why `enter_guest` returned: the vector the guest's exception went through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitKind {
+    /// Synchronous exception (trap): ESR_EL2 says which.
+    Sync,
+    /// A physical IRQ arrived while the guest ran.
+    Irq,
+    /// A physical FIQ (unused by Xenith).
+    Fiq,
+    /// An SError from the guest's context.
+    SError,
+}
+
+extern "C" {
+    fn enter_guest(regs: *mut GuestRegs) -> u64;
+    static pcpu_stacks: u8;
+}
+
+/// Runs the guest whose general registers are `regs` until it exits, and says why.
+///
+/// The caller must have loaded the rest of the vCPU's state (EL1 system registers, stage 2,
+/// vGIC list registers) on this pCPU and set TPIDR_EL2 to this pCPU's block.
+pub fn run_guest(regs: &mut GuestRegs) -> ExitKind {
+    // SAFETY: `regs` is a valid, exclusively borrowed GuestRegs for the whole call; the asm only
+    // stores into it (through the per-CPU pointer it sets to `regs`) and returns to us with the
+    // callee-saved registers and stack restored. The guest runs at EL1 with its own stage-2, so it
+    // cannot touch hypervisor memory.
+    let kind = unsafe { enter_guest(regs) };
+    match kind {
+        0 => ExitKind::Sync,
+        1 => ExitKind::Irq,
+        2 => ExitKind::Fiq,
+        _ => ExitKind::SError,
+    }
+}
+
+/// Base of the per-pCPU stack area (head.S); used only for diagnostics.
+pub fn stacks_base() -> usize {
+    core::ptr::addr_of!(pcpu_stacks) as usize
+}
+
+/// Waits for an interrupt with IRQs masked at EL2: a pending physical interrupt still wakes the
+/// core, and the caller then polls the GIC.
+pub fn wait_for_interrupt() {
+    // SAFETY: `wfi` has no memory effects; it only suspends the core until an event.
+    unsafe { core::arch::asm!("dsb sy", "wfi", options(nomem, nostack)) };
+}
+
+/// Spins forever with low power: the end of a pCPU that has nothing left to do.
+pub fn halt() -> ! {
+    loop {
+        // SAFETY: `wfe` has no memory effects.
+        unsafe { core::arch::asm!("wfe", options(nomem, nostack)) };
+    }
+}

@@ -1,0 +1,139 @@
+//! Domains and vCPUs as data. dom0 is domain 0 of many: nothing here assumes there is only one.
+
+use crate::arch::context::{El1Regs, FpRegs, PSTATE_EL1H_DAIF};
+use crate::arch::GuestRegs;
+use crate::drivers::gic::VcpuIfState;
+use addr::{Ipa, Region};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+use spin::Mutex;
+use stage2::Stage2;
+use vgic::Vgic;
+use xenith_core::vpl011::Vpl011;
+use xenith_core::vpsci::{Power, StartInfo};
+
+/// A domain id (`domid_t` in Xen's public headers).
+pub type DomId = u16;
+
+/// An emulated device behind a trapped guest-physical region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MmioDev {
+    /// Virtual GIC distributor.
+    Gicd,
+    /// Virtual GICv3 redistributors (one 128 KiB frame per vCPU).
+    Gicr,
+    /// Emulated SBSA UART (vpl011).
+    Vuart,
+}
+
+/// The emulated UART and its interrupt.
+pub struct Vuart {
+    /// The model.
+    pub uart: Mutex<Vpl011>,
+    /// Its SPI (INTID) in the domain's vGIC.
+    pub spi: u32,
+}
+
+/// One domain.
+pub struct Domain {
+    /// Domain id.
+    pub id: DomId,
+    /// Stage-2 VMID.
+    pub vmid: u16,
+    /// VTTBR_EL2 value (root table and VMID).
+    pub vttbr: u64,
+    /// Stage-2 translation.
+    pub stage2: Mutex<Stage2>,
+    /// Virtual GIC.
+    pub vgic: Mutex<Vgic>,
+    /// Emulated console UART, if the domain has one.
+    pub vuart: Option<Vuart>,
+    /// Trapped regions and their device models (a table, CONVENTIONS.md §9).
+    pub mmio: Vec<(Region<Ipa>, MmioDev)>,
+    /// The domain's vCPUs.
+    pub vcpus: Vec<Vcpu>,
+    /// CNTVOFF_EL2: the domain's virtual counter starts near 0 at creation.
+    pub cntvoff: u64,
+}
+
+impl Domain {
+    /// The device model behind `ipa`, with the offset into its region.
+    pub fn mmio_at(&self, ipa: Ipa) -> Option<(MmioDev, u64)> {
+        self.mmio
+            .iter()
+            .find(|(r, _)| r.contains(ipa))
+            .and_then(|(r, d)| Some((*d, ipa.offset_from(r.start)?)))
+    }
+}
+
+/// The parts of a vCPU only the pCPU running it touches.
+pub struct VcpuArch {
+    /// General registers, PC and PSTATE.
+    pub regs: GuestRegs,
+    /// EL1 system registers and the virtual timer (live in hardware while loaded).
+    pub el1: El1Regs,
+    /// FP/SIMD registers (live in hardware while loaded).
+    pub fp: FpRegs,
+    /// Virtual GIC CPU-interface state (live in hardware while loaded).
+    pub vif: VcpuIfState,
+}
+
+/// One vCPU.
+pub struct Vcpu {
+    /// vCPU id inside its domain.
+    pub id: u32,
+    /// Its MPIDR (VMPIDR_EL2).
+    pub mpidr: u64,
+    /// The pCPU it runs on.
+    pub pcpu: usize,
+    /// PSCI power state.
+    pub power: Mutex<Power>,
+    /// Register state.
+    pub arch: Mutex<VcpuArch>,
+    /// Set by another pCPU (or an interrupt) when the vCPU has something new to look at.
+    pub kicked: AtomicBool,
+}
+
+impl Vcpu {
+    /// A powered-off vCPU.
+    pub fn new(id: u32, mpidr: u64, pcpu: usize) -> Self {
+        Self {
+            id,
+            mpidr,
+            pcpu,
+            power: Mutex::new(Power::Off),
+            arch: Mutex::new(VcpuArch {
+                regs: GuestRegs::default(),
+                el1: El1Regs::reset(),
+                fp: FpRegs::default(),
+                vif: VcpuIfState::default(),
+            }),
+            kicked: AtomicBool::new(false),
+        }
+    }
+
+    /// Resets the register state for a start at `s` (boot or PSCI CPU_ON).
+    pub fn reset(arch: &mut VcpuArch, s: &StartInfo) {
+        arch.regs = GuestRegs::default();
+        arch.regs.pc = s.entry;
+        arch.regs.pstate = PSTATE_EL1H_DAIF;
+        arch.regs.x[0] = s.context;
+        arch.el1 = El1Regs::reset();
+        arch.fp = FpRegs::default();
+        arch.vif = VcpuIfState::default();
+    }
+
+    /// Marks the vCPU as having news.
+    pub fn kick(&self) {
+        self.kicked.store(true, Ordering::Release);
+    }
+}
+
+/// All domains.
+pub static DOMAINS: Mutex<Vec<Arc<Domain>>> = Mutex::new(Vec::new());
+
+/// Domain `id`, if it exists.
+pub fn get(id: DomId) -> Option<Arc<Domain>> {
+    DOMAINS.lock().iter().find(|d| d.id == id).cloned()
+}
