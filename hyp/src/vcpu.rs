@@ -122,8 +122,16 @@ fn fold_lrs(dom: &Domain, v: &Vcpu) {
     let mut lrs = [Lr::INVALID; MAX_LRS];
     let version = dom.vgic.lock().version();
     for (i, lr) in lrs[..n].iter_mut().enumerate() {
-        *lr = decode(version, gic.read_lr(i));
+        let raw = gic.read_lr(i);
+        *lr = decode(version, raw);
+        if raw != 0 {
+            // Empty the LR: it also retires the EOI-maintenance status of a completed one.
+            gic.write_lr(i, 0);
+        }
     }
+    // The underflow condition holds while the LRs are empty: without this the maintenance
+    // interrupt would fire again as soon as this exit's interrupts are acknowledged.
+    gic.set_underflow_irq(false);
     let mut fx = Effects::new();
     dom.vgic.lock().fold(v.id as usize, &lrs[..n], &mut fx);
     apply_effects(dom, &fx);
