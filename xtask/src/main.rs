@@ -1,1 +1,392 @@
-fn main() {}
+//! `cargo xtask`: Xenith's build/run/test driver.
+//!
+//! ```text
+//! cargo xtask fetch                 host tools + Debian arm64 kernel/busybox into .cache/debian
+//! cargo xtask build [--debug]       target/xenith.bin and target/guests/<name>.bin
+//! cargo xtask run [options]         boot Xenith + dom0 to a shell on this terminal
+//! cargo xtask test [--filter S] [-v] every test; exit status 1 on any failure
+//! cargo xtask bench                 boot to dom0 userspace natively and under Xenith
+//! ```
+
+mod bench;
+mod build;
+mod dt;
+mod fetch;
+mod image;
+mod qemu;
+mod tests;
+mod util;
+
+use anyhow::{bail, Context, Result};
+use qemu::{Boot, Console, Devices, Machine};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use util::{say, target_dir};
+
+const HELP: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  fetch             install missing tools (rustup targets, qemu-system-aarch64) and download
+                    Debian's arm64 kernel + busybox-static into .cache/debian/
+  build [--debug]   build the hypervisor (target/xenith.bin) and the test guests
+                    (target/guests/<name>.bin); release profile unless --debug
+  run [options]     fetch + build, then boot Xenith with Debian Linux as dom0 on QEMU, serial
+                    console on this terminal (dom0 shell `dom0# `; Ctrl-A X quits QEMU)
+      --gic 2|3         GIC version (default 3)
+      --cpu NAME        QEMU CPU model: cortex-a57 (default) or max
+      --smp N           physical CPUs (default 2)
+      --vcpus N         dom0 vCPUs (default: as --smp; passed as dom0_max_vcpus=N)
+      --mem SIZE        RAM (default 2G)
+      --guest NAME      boot target/guests/NAME.bin as dom0's kernel instead of Linux
+      --native          boot the Linux kernel directly on QEMU, without Xenith
+      --test NAME       run /xenith/NAME.sh in dom0 (e.g. dom0: the test checks) then power off
+      --debug           debug build of the hypervisor
+  test [options]    host unit tests, build, then every QEMU boot test; a summary table and
+                    `xtask test: N passed, M failed`; exit status 1 on any failure
+      --filter SUBSTR   only the cases whose name contains SUBSTR
+      -v, --verbose     stream every console line
+      --guest-timeout S / --linux-timeout S   per-boot limits (default 60 / 300 seconds)
+  bench [--runs N]  boot to dom0 userspace natively and under Xenith with -icount shift=0,
+                    median of N (default 3) runs, and report the ratio
+";
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// `--key value` / `--key=value` / `--flag` options after the subcommand.
+struct Args {
+    rest: Vec<String>,
+}
+
+impl Args {
+    fn flag(&mut self, names: &[&str]) -> bool {
+        let before = self.rest.len();
+        self.rest.retain(|a| !names.contains(&a.as_str()));
+        self.rest.len() != before
+    }
+    fn value(&mut self, name: &str) -> Result<Option<String>> {
+        if let Some(i) = self.rest.iter().position(|a| a == name) {
+            if i + 1 >= self.rest.len() {
+                bail!("{name} needs a value (see `cargo xtask help`)");
+            }
+            let v = self.rest.remove(i + 1);
+            self.rest.remove(i);
+            return Ok(Some(v));
+        }
+        let pre = format!("{name}=");
+        if let Some(i) = self.rest.iter().position(|a| a.starts_with(&pre)) {
+            let v = self.rest.remove(i)[pre.len()..].to_string();
+            return Ok(Some(v));
+        }
+        Ok(None)
+    }
+    fn parsed<T: std::str::FromStr>(&mut self, name: &str) -> Result<Option<T>> {
+        match self.value(name)? {
+            None => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| anyhow::anyhow!("bad value {v:?} for {name}")),
+        }
+    }
+    fn done(self) -> Result<()> {
+        if let Some(a) = self.rest.first() {
+            bail!("unknown argument {a:?} (see `cargo xtask help`)");
+        }
+        Ok(())
+    }
+}
+
+fn real_main() -> Result<()> {
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.is_empty() {
+        print!("{HELP}");
+        return Ok(());
+    }
+    let sub = argv.remove(0);
+    let mut args = Args { rest: argv };
+    match sub.as_str() {
+        "fetch" => {
+            args.done()?;
+            fetch::ensure_tools()?;
+            let d = fetch::ensure_debian()?;
+            say(format!("kernel: {}", d.kernel.display()));
+            say(format!("modules: {}", d.modules.display()));
+            say(format!("busybox: {}", d.busybox.display()));
+            Ok(())
+        }
+        "build" => {
+            let release = !args.flag(&["--debug"]);
+            args.flag(&["--release"]);
+            args.done()?;
+            fetch::ensure_tools()?;
+            let b = build::build_all(release)?;
+            println!("{}", b.hyp.display());
+            for (_, g) in &b.guests {
+                println!("{}", g.display());
+            }
+            Ok(())
+        }
+        "run" => cmd_run(args),
+        "test" => {
+            let verbose = args.flag(&["-v", "--verbose"]);
+            let release = !args.flag(&["--debug"]);
+            let o = tests::Options {
+                filter: args.value("--filter")?,
+                verbose,
+                guest_timeout: Duration::from_secs(args.parsed("--guest-timeout")?.unwrap_or(60)),
+                linux_timeout: Duration::from_secs(args.parsed("--linux-timeout")?.unwrap_or(300)),
+            };
+            args.done()?;
+            if !tests::run_all(&o, release)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        "bench" => {
+            let runs = args.parsed("--runs")?.unwrap_or(3);
+            args.done()?;
+            bench::run(runs)
+        }
+        // Hidden helper: the flat-binary conversion `build` uses, on any ELF.
+        "elf2bin" => {
+            let (Some(elf), Some(out)) = (args.rest.first().cloned(), args.rest.get(1).cloned())
+            else {
+                bail!("usage: cargo xtask elf2bin <elf> <out.bin>");
+            };
+            image::elf_file_to_bin(Path::new(&elf), Path::new(&out))
+        }
+        "help" | "-h" | "--help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n{HELP}"),
+    }
+}
+
+fn cmd_run(mut args: Args) -> Result<()> {
+    let mut m = Machine::default();
+    if let Some(g) = args.parsed::<u8>("--gic")? {
+        if g != 2 && g != 3 {
+            bail!("--gic must be 2 or 3");
+        }
+        m.gic = g;
+    }
+    if let Some(c) = args.value("--cpu")? {
+        m.cpu = c;
+    }
+    if let Some(n) = args.parsed("--smp")? {
+        m.smp = n;
+    }
+    if let Some(mem) = args.value("--mem")? {
+        m.mem = mem;
+    }
+    let vcpus: Option<u32> = args.parsed("--vcpus")?;
+    let guest = args.value("--guest")?;
+    let test = args.value("--test")?;
+    let native = args.flag(&["--native"]);
+    let release = !args.flag(&["--debug"]);
+    args.done()?;
+
+    let mut extra = String::new();
+    if let Some(t) = &test {
+        extra.push_str(&format!(
+            "xenith.test={t} xenith.nproc={}",
+            vcpus.unwrap_or(m.smp)
+        ));
+    }
+    if native {
+        let a = prepare_linux()?;
+        let mut cmd = native_command(&m, &a, &extra, Console::Interactive);
+        return qemu::run_interactive(&mut cmd);
+    }
+    let a = prepare(release)?;
+    let guest_bin = match &guest {
+        Some(name) => Some(
+            a.built()?
+                .guests
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, p)| p.clone())
+                .with_context(|| {
+                    let names: Vec<&str> = a
+                        .built
+                        .iter()
+                        .flat_map(|b| &b.guests)
+                        .map(|(n, _)| n.as_str())
+                        .collect();
+                    format!("no test guest {name:?}; built: {}", names.join(", "))
+                })?,
+        ),
+        None => None,
+    };
+    let kernel = match &guest_bin {
+        Some(p) => Dom0Kernel::Guest(p),
+        None => Dom0Kernel::Linux,
+    };
+    let (mut cmd, dtb) = xenith_command_with(&m, &a, kernel, &extra, Console::Interactive, vcpus)?;
+    if let Some(d) = dtb {
+        say(format!("host DT: {}", d.display()));
+    }
+    qemu::run_interactive(&mut cmd)
+}
+
+/// The Linux side of a boot: Debian's kernel, our initramfs, the test disk.
+#[derive(Debug, Clone)]
+pub struct LinuxAssets {
+    pub deb: fetch::Debian,
+    pub initramfs: PathBuf,
+    pub disk: PathBuf,
+}
+
+/// Everything a boot needs; `built` is `None` when only native Linux boots are possible.
+#[derive(Debug, Clone)]
+pub struct Assets {
+    pub linux: LinuxAssets,
+    pub built: Option<build::Built>,
+}
+
+impl Assets {
+    pub fn new(l: &LinuxAssets, b: &build::Built) -> Assets {
+        Assets {
+            linux: l.clone(),
+            built: Some(b.clone()),
+        }
+    }
+    pub fn linux_only(l: &LinuxAssets) -> Assets {
+        Assets {
+            linux: l.clone(),
+            built: None,
+        }
+    }
+    fn built(&self) -> Result<&build::Built> {
+        self.built.as_ref().context("the hypervisor was not built")
+    }
+}
+
+/// Fetch (tools, Debian packages), then the initramfs and the test disk under `target/xenith/`.
+pub fn prepare_linux() -> Result<LinuxAssets> {
+    fetch::ensure_tools()?;
+    let deb = fetch::ensure_debian()?;
+    let dir = target_dir().join("xenith");
+    let initramfs = dir.join("initramfs.cpio.gz");
+    image::build_initramfs(&deb, &initramfs)?;
+    let disk = dir.join("disk.img");
+    image::write_if_changed(&disk, &image::test_disk())?;
+    say(format!("initramfs: {}", initramfs.display()));
+    say(format!("disk: {}", disk.display()));
+    Ok(LinuxAssets {
+        deb,
+        initramfs,
+        disk,
+    })
+}
+
+/// Fetch, initramfs, disk, build.
+pub fn prepare(release: bool) -> Result<Assets> {
+    let l = prepare_linux()?;
+    let built = build::build_all(release)?;
+    Ok(Assets {
+        linux: l,
+        built: Some(built),
+    })
+}
+
+/// dom0's kernel under Xenith.
+#[derive(Clone, Copy)]
+pub enum Dom0Kernel<'a> {
+    Linux,
+    Guest(&'a Path),
+}
+
+/// The QEMU command booting Xenith; also writes the host DTB it names.
+pub fn xenith_command(
+    m: &Machine,
+    a: &Assets,
+    k: Dom0Kernel,
+    extra_dom0_args: &str,
+    console: Console,
+) -> Result<(Command, Option<PathBuf>)> {
+    xenith_command_with(m, a, k, extra_dom0_args, console, None)
+}
+
+fn xenith_command_with(
+    m: &Machine,
+    a: &Assets,
+    k: Dom0Kernel,
+    extra_dom0_args: &str,
+    console: Console,
+    vcpus: Option<u32>,
+) -> Result<(Command, Option<PathBuf>)> {
+    let (kernel, ramdisk, mut dom0_args, what) = match k {
+        Dom0Kernel::Linux => (
+            a.linux.deb.kernel.as_path(),
+            Some(a.linux.initramfs.as_path()),
+            qemu::DOM0_BOOTARGS.to_string(),
+            "linux".to_string(),
+        ),
+        Dom0Kernel::Guest(p) => (
+            p,
+            None,
+            qemu::GUEST_BOOTARGS.to_string(),
+            p.file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("guest")
+                .to_string(),
+        ),
+    };
+    for e in extra_dom0_args.split_whitespace() {
+        dom0_args.push(' ');
+        dom0_args.push_str(e);
+    }
+    let mut xen_args = qemu::XEN_BOOTARGS.to_string();
+    if let Some(v) = vcpus {
+        // Xen's option for dom0's vCPU count.
+        xen_args.push_str(&format!(" dom0_max_vcpus={v}"));
+    }
+    let (km, rm) = qemu::place_modules(kernel, ramdisk)?;
+    let dtb = target_dir()
+        .join("xenith/dtb")
+        .join(format!("{}-{what}.dtb", m.tag()));
+    std::fs::create_dir_all(dtb.parent().expect("has parent"))?;
+    dt::host_dtb(m, &km, rm.as_ref(), &xen_args, dom0_args.trim(), &dtb)?;
+    let boot = Boot::Xenith {
+        hyp: &a.built()?.hyp,
+        dtb: &dtb,
+        kernel: &km,
+        ramdisk: rm.as_ref(),
+    };
+    let cmd = qemu::command(
+        m,
+        &boot,
+        &Devices {
+            disk: a.linux.disk.clone(),
+        },
+        console,
+    );
+    Ok((cmd, Some(dtb)))
+}
+
+/// The QEMU command booting Debian's kernel directly with our initramfs.
+pub fn native_command(m: &Machine, a: &LinuxAssets, extra: &str, console: Console) -> Command {
+    let append = format!("{} {extra}", qemu::NATIVE_BOOTARGS);
+    let boot = Boot::Native {
+        kernel: &a.deb.kernel,
+        initrd: &a.initramfs,
+        append: append.trim(),
+    };
+    qemu::command(
+        m,
+        &boot,
+        &Devices {
+            disk: a.disk.clone(),
+        },
+        console,
+    )
+}

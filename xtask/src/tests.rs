@@ -1,0 +1,420 @@
+//! `cargo xtask test`: host unit tests, the aarch64 build, then QEMU boots with hard timeouts
+//! whose serial consoles are checked line by line: the bare-metal test guests (TAP-like lines)
+//! and Debian's Linux as dom0 (`XENITH-DOM0: <check> ok|FAIL` lines from `initramfs/dom0.sh`).
+
+use crate::qemu::{self, Console, Limits, Machine, Transcript, Watch};
+use crate::util::{cmd_line, root, say, target_dir};
+use crate::{Assets, Dom0Kernel};
+use anyhow::Result;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub struct Options {
+    pub filter: Option<String>,
+    pub verbose: bool,
+    pub guest_timeout: Duration,
+    pub linux_timeout: Duration,
+}
+
+/// One QEMU boot to check.
+pub struct Case {
+    pub name: String,
+    pub machine: Machine,
+    pub kind: Kind,
+    pub limits: Limits,
+}
+
+pub enum Kind {
+    /// A bare-metal test guest as dom0's kernel under Xenith.
+    Guest(std::path::PathBuf),
+    /// Debian's Linux with our initramfs, under Xenith or (native) directly on QEMU.
+    Linux { native: bool },
+}
+
+struct Outcome {
+    name: String,
+    failures: Vec<String>,
+    time: Duration,
+}
+
+/// The checks `initramfs/dom0.sh` reports, each as `XENITH-DOM0: <check> ok`.
+const DOM0_CHECKS: &[&str] = &["nproc", "timer", "disk", "net", "dhcp"];
+const DOM0_PREFIX: &str = "XENITH-DOM0: ";
+/// A guest's final line starts so (an earlier `# xenith-test: cpus=...` line describes the board).
+const GUEST_SUMMARY: &str = "# xenith-test: passed=";
+/// A boot whose console stays silent this long has hung (Linux prints all through its boot;
+/// `sleep 1` and the disk read are the longest quiet stretches of the checks).
+const LINUX_SILENCE: Duration = Duration::from_secs(90);
+const GUEST_SILENCE: Duration = Duration::from_secs(30);
+
+/// The QEMU cases, in the order they run.
+pub fn cases(guests: &[(String, std::path::PathBuf)], o: &Options) -> Vec<Case> {
+    let m = |gic: u8, cpu: &str, smp: u32| Machine {
+        gic,
+        cpu: cpu.into(),
+        smp,
+        ..Machine::default()
+    };
+    let mut v = Vec::new();
+    for (name, bin) in guests {
+        for machine in [m(2, "cortex-a57", 2), m(3, "cortex-a57", 2), m(3, "max", 2)] {
+            v.push(Case {
+                name: format!("guest/{name}/{}", machine.tag()),
+                machine,
+                kind: Kind::Guest(bin.clone()),
+                limits: Limits {
+                    timeout: o.guest_timeout,
+                    silence: GUEST_SILENCE,
+                },
+            });
+        }
+    }
+    // Native first: it checks the initramfs and the checks themselves, without Xenith.
+    let native = m(3, "cortex-a57", 2);
+    v.push(Case {
+        name: format!("linux-native/{}", native.tag()),
+        machine: native,
+        kind: Kind::Linux { native: true },
+        limits: Limits {
+            timeout: o.linux_timeout,
+            silence: LINUX_SILENCE,
+        },
+    });
+    for (gic, smp) in [(2, 2), (3, 2), (2, 4), (3, 4)] {
+        let machine = m(gic, "cortex-a57", smp);
+        v.push(Case {
+            name: format!("dom0/{}", machine.tag()),
+            machine,
+            kind: Kind::Linux { native: false },
+            limits: Limits {
+                timeout: o.linux_timeout,
+                silence: LINUX_SILENCE,
+            },
+        });
+    }
+    v
+}
+
+/// Runs every test; returns whether all passed.
+pub fn run_all(o: &Options, release: bool) -> Result<bool> {
+    let mut results: Vec<Outcome> = Vec::new();
+    let wants = |name: &str| o.filter.as_deref().is_none_or(|f| name.contains(f));
+
+    // 1) Host unit tests of the default members.
+    if wants("host/cargo-test") {
+        let start = Instant::now();
+        say("running host unit tests: cargo test");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo).arg("test").current_dir(root()).status();
+        let failures = match st {
+            Ok(s) if s.success() => vec![],
+            Ok(s) => vec![format!("cargo test exited with {s}")],
+            Err(e) => vec![format!("could not run cargo test: {e}")],
+        };
+        results.push(Outcome {
+            name: "host/cargo-test".into(),
+            failures,
+            time: start.elapsed(),
+        });
+    }
+
+    // 2) Guest assets (Debian kernel, initramfs, disk), then the aarch64 build.
+    let t0 = Instant::now();
+    let linux = crate::prepare_linux();
+    let fetch_time = t0.elapsed();
+    let t1 = Instant::now();
+    let hyp = crate::build::build_hyp(release);
+    let hyp_time = t1.elapsed();
+    let t2 = Instant::now();
+    let guests = crate::build::build_guests();
+    let guests_time = t2.elapsed();
+    let guest_list = guests.as_ref().cloned().unwrap_or_default();
+    let all = cases(&guest_list, o);
+    let selected: Vec<&Case> = all.iter().filter(|c| wants(&c.name)).collect();
+    let err = |r: Option<&anyhow::Error>| r.map(|e| format!("{e:#}")).into_iter().collect();
+    results.push(Outcome {
+        name: "fetch".into(),
+        failures: err(linux.as_ref().err()),
+        time: fetch_time,
+    });
+    results.push(Outcome {
+        name: "build/xenith".into(),
+        failures: err(hyp.as_ref().err()),
+        time: hyp_time,
+    });
+    results.push(Outcome {
+        name: "build/test-guests".into(),
+        failures: err(guests.as_ref().err()),
+        time: guests_time,
+    });
+    if guest_list.is_empty() && guests.is_ok() {
+        say("note: the test-guests package produced no binaries; no guest cases");
+    }
+    let built = hyp.map(|hyp| crate::build::Built {
+        hyp,
+        guests: guest_list.clone(),
+    });
+
+    // 3) QEMU boots, one at a time (2 cores; TCG is CPU-bound).
+    for c in selected {
+        let native = matches!(c.kind, Kind::Linux { native: true });
+        let assets = match (&linux, &built) {
+            (Ok(l), Ok(b)) => Ok(crate::Assets::new(l, b)),
+            (Ok(l), Err(_)) if native => Ok(crate::Assets::linux_only(l)),
+            (Err(_), _) => Err("not run: fetching the guest packages failed"),
+            (_, Err(_)) => Err("not run: building the hypervisor failed"),
+        };
+        let (failures, time) = match assets {
+            Err(why) => (vec![why.to_string()], Duration::ZERO),
+            Ok(a) => {
+                say(format!(
+                    "running {} (timeout {} s)",
+                    c.name,
+                    c.limits.timeout.as_secs()
+                ));
+                match run_case(c, &a, o.verbose) {
+                    Ok(x) => x,
+                    Err(e) => (vec![format!("{e:#}")], Duration::ZERO),
+                }
+            }
+        };
+        say(format!(
+            "{} {} ({:.1} s)",
+            if failures.is_empty() { "PASS" } else { "FAIL" },
+            c.name,
+            time.as_secs_f64()
+        ));
+        results.push(Outcome {
+            name: c.name.clone(),
+            failures,
+            time,
+        });
+    }
+
+    // Summary.
+    let width = results
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!();
+    println!("{:<width$}  {:<6}  {:>8}", "case", "result", "time");
+    for r in &results {
+        println!(
+            "{:<width$}  {:<6}  {:>7.1}s",
+            r.name,
+            if r.failures.is_empty() { "ok" } else { "FAIL" },
+            r.time.as_secs_f64()
+        );
+        for f in &r.failures {
+            println!("{:<width$}    - {}", "", f.lines().next().unwrap_or(""));
+        }
+    }
+    let passed = results.iter().filter(|r| r.failures.is_empty()).count();
+    let failed = results.len() - passed;
+    println!("xtask test: {passed} passed, {failed} failed");
+    Ok(failed == 0)
+}
+
+/// Boots one case and judges its console. Returns the failures (empty = pass) and wall time.
+fn run_case(c: &Case, a: &Assets, verbose: bool) -> Result<(Vec<String>, Duration)> {
+    let (mut cmd, _dtb) = match &c.kind {
+        Kind::Guest(bin) => {
+            crate::xenith_command(&c.machine, a, Dom0Kernel::Guest(bin), "", Console::Piped)?
+        }
+        Kind::Linux { native: false } => crate::xenith_command(
+            &c.machine,
+            a,
+            Dom0Kernel::Linux,
+            &format!("xenith.test=dom0 xenith.nproc={}", c.machine.smp),
+            Console::Piped,
+        )?,
+        Kind::Linux { native: true } => (
+            crate::native_command(
+                &c.machine,
+                &a.linux,
+                &format!("xenith.test=dom0 xenith.nproc={}", c.machine.smp),
+                Console::Piped,
+            ),
+            None,
+        ),
+    };
+    let t = match &c.kind {
+        Kind::Guest(_) => qemu::run_piped(&mut cmd, c.limits, verbose, &mut |l| {
+            if l.starts_with(GUEST_SUMMARY) {
+                Watch::Finished
+            } else {
+                Watch::Continue
+            }
+        })?,
+        Kind::Linux { .. } => qemu::run_piped(&mut cmd, c.limits, verbose, &mut |l| {
+            if l.contains("Kernel panic - not syncing") {
+                Watch::Abort("kernel panic".into())
+            } else if l.contains("XENITH-DOM0: done") {
+                Watch::Finished
+            } else {
+                Watch::Continue
+            }
+        })?,
+    };
+    let failures = match &c.kind {
+        Kind::Guest(_) => judge_guest(&t),
+        Kind::Linux { .. } => judge_dom0(&t, c.machine.smp),
+    };
+    save_log(c, &cmd, &t);
+    if !failures.is_empty() {
+        println!("--- {}: last 40 console lines ---", c.name);
+        for l in t.lines.iter().skip(t.lines.len().saturating_sub(40)) {
+            println!("    | {l}");
+        }
+        println!("--- QEMU command: {}", cmd_line(&cmd));
+    }
+    Ok((failures, t.elapsed))
+}
+
+fn save_log(c: &Case, cmd: &Command, t: &Transcript) {
+    let path = target_dir()
+        .join("xenith/logs")
+        .join(format!("{}.log", c.name.replace('/', "_")));
+    let mut s = format!("# {}\n", cmd_line(cmd));
+    for l in &t.lines {
+        s.push_str(l);
+        s.push('\n');
+    }
+    let _ = std::fs::create_dir_all(path.parent().expect("has parent"));
+    let _ = std::fs::write(&path, s);
+}
+
+fn end_failures(t: &Transcript, f: &mut Vec<String>) {
+    if let Some(why) = &t.aborted {
+        f.push(format!("stopped: {why}"));
+    }
+    if t.timed_out {
+        f.push(format!("timed out after {:.0} s", t.elapsed.as_secs_f64()));
+    }
+    match t.status {
+        Some(s) if !s.success() => f.push(format!("QEMU exited with {s}")),
+        _ => {}
+    }
+}
+
+/// A guest passes with a `# xenith-test: passed=N failed=0` line (N > 0), no `not ok` line and
+/// a clean QEMU exit (PSCI SYSTEM_OFF).
+pub fn judge_guest(t: &Transcript) -> Vec<String> {
+    let mut f = Vec::new();
+    for l in t.lines.iter().filter(|l| l.starts_with("not ok")) {
+        f.push(l.clone());
+    }
+    let summary = t.lines.iter().find(|l| l.starts_with(GUEST_SUMMARY));
+    match summary.and_then(|l| l.strip_prefix("# xenith-test:")) {
+        None => f.push("no `# xenith-test: passed=N failed=M` line".into()),
+        Some(s) => {
+            let num = |k: &str| {
+                s.split_whitespace()
+                    .find_map(|w| w.strip_prefix(k))
+                    .and_then(|v| v.parse::<u32>().ok())
+            };
+            match (num("passed="), num("failed=")) {
+                (Some(p), Some(0)) if p > 0 => {}
+                _ => f.push(format!("summary:{s}")),
+            }
+        }
+    }
+    end_failures(t, &mut f);
+    f
+}
+
+/// Linux passes with every `XENITH-DOM0: <check> ok` line, no `FAIL`, and a clean exit.
+pub fn judge_dom0(t: &Transcript, nproc: u32) -> Vec<String> {
+    let mut f = Vec::new();
+    let dom0: Vec<&str> = t
+        .lines
+        .iter()
+        .filter_map(|l| l.split_once(DOM0_PREFIX).map(|x| x.1))
+        .collect();
+    for l in dom0.iter().filter(|l| l.contains("FAIL")) {
+        f.push(format!("{DOM0_PREFIX}{l}"));
+    }
+    if dom0.is_empty() {
+        f.push(format!(
+            "dom0 never reached /init (no `{DOM0_PREFIX}` line)"
+        ));
+        end_failures(t, &mut f);
+        return f;
+    }
+    let mut need = vec!["init reached".to_string(), format!("nproc={nproc}")];
+    need.extend(DOM0_CHECKS.iter().map(|c| format!("{c} ok")));
+    need.push("done".into());
+    for n in need {
+        if !dom0
+            .iter()
+            .any(|l| *l == n || l.starts_with(&format!("{n} ")))
+        {
+            f.push(format!("missing `{DOM0_PREFIX}{n}`"));
+        }
+    }
+    end_failures(t, &mut f);
+    f
+}
+
+#[cfg(test)]
+mod verdicts {
+    use super::*;
+
+    fn t(lines: &[&str], ok: bool) -> Transcript {
+        use std::os::unix::process::ExitStatusExt;
+        Transcript {
+            lines: lines.iter().map(|s| s.to_string()).collect(),
+            status: Some(std::process::ExitStatus::from_raw(if ok {
+                0
+            } else {
+                1 << 8
+            })),
+            timed_out: false,
+            aborted: None,
+            elapsed: Duration::from_secs(1),
+            times: vec![Duration::ZERO; lines.len()],
+        }
+    }
+
+    #[test]
+    fn guest_verdicts() {
+        assert!(
+            judge_guest(&t(&["ok 1 - a", "# xenith-test: passed=1 failed=0"], true)).is_empty()
+        );
+        assert_eq!(
+            judge_guest(&t(
+                &["not ok 1 - a", "# xenith-test: passed=0 failed=1"],
+                true
+            ))
+            .len(),
+            2
+        );
+        assert_eq!(judge_guest(&t(&["ok 1 - a"], true)).len(), 1);
+        assert_eq!(
+            judge_guest(&t(&["ok 1 - a", "# xenith-test: passed=1 failed=0"], false)).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn dom0_verdicts() {
+        let good = [
+            "[ 1.0] x",
+            "XENITH-DOM0: init reached uptime=1.00",
+            "XENITH-DOM0: nproc=2",
+            "XENITH-DOM0: nproc ok",
+            "XENITH-DOM0: timer ok slept=1000ms",
+            "XENITH-DOM0: disk ok md5=abc",
+            "XENITH-DOM0: net ok eth0 operstate=up",
+            "XENITH-DOM0: dhcp ok lease=10.0.2.15",
+            "XENITH-DOM0: done",
+        ];
+        assert!(judge_dom0(&t(&good, true), 2).is_empty());
+        assert_eq!(judge_dom0(&t(&good, true), 4).len(), 1);
+        let mut bad = good.to_vec();
+        bad[5] = "XENITH-DOM0: disk FAIL no /dev/vda";
+        assert_eq!(judge_dom0(&t(&bad, true), 2).len(), 2);
+    }
+}
