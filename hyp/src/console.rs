@@ -3,6 +3,7 @@
 
 use crate::drivers::uart::Pl011;
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 
 static UART: Mutex<Option<Pl011>> = Mutex::new(None);
@@ -46,11 +47,33 @@ pub fn getc() -> Option<u8> {
     UART.lock().as_ref().and_then(|u| u.getc())
 }
 
+/// Whether input is held back because its consumer's buffer is full.
+static RX_HELD: AtomicBool = AtomicBool::new(false);
+
 /// Enables the console's receive interrupt.
 pub fn enable_rx_interrupt() {
     if let Some(u) = UART.lock().as_ref() {
-        u.enable_rx_interrupt();
+        u.set_rx_interrupt(true);
     }
+}
+
+/// Stops the receive interrupt while the consumer (dom0's UART) has no room, so input waiting
+/// in the hardware FIFO does not raise the level-triggered interrupt over and over.
+pub fn hold_rx() {
+    if let Some(u) = UART.lock().as_ref() {
+        u.set_rx_interrupt(false);
+        RX_HELD.store(true, Ordering::Release);
+    }
+}
+
+/// The consumer has room again: let input interrupt us again. Returns whether input was held
+/// (the caller then pulls what waits in the hardware FIFO, which raised no new interrupt).
+pub fn release_rx() -> bool {
+    let held = RX_HELD.swap(false, Ordering::AcqRel);
+    if held {
+        enable_rx_interrupt();
+    }
+    held
 }
 
 /// Last-resort output that does not wait for the lock (panics, faults).

@@ -40,10 +40,12 @@ pub struct Domain {
     /// Domain id.
     pub id: DomId,
     /// Stage-2 VMID.
+    #[allow(dead_code)] // read when domains are destroyed (TLB invalidation by VMID)
     pub vmid: u16,
     /// VTTBR_EL2 value (root table and VMID).
     pub vttbr: u64,
     /// Stage-2 translation.
+    #[allow(dead_code)] // changed when guest memory is (un)mapped at run time
     pub stage2: Mutex<Stage2>,
     /// Virtual GIC.
     pub vgic: Mutex<Vgic>,

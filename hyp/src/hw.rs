@@ -27,10 +27,12 @@ pub const SGI_KICK: u32 = 0;
 
 /// The GIC (set up before any other pCPU starts).
 pub fn gic() -> &'static Gic {
-    GIC.get().expect("GIC is initialised before anything uses it")
+    GIC.get()
+        .expect("GIC is initialised before anything uses it")
 }
 
 /// Xenith's interrupt numbers.
 pub fn irqs() -> &'static Irqs {
-    IRQS.get().expect("IRQ numbers are set before anything uses them")
+    IRQS.get()
+        .expect("IRQ numbers are set before anything uses them")
 }

@@ -67,15 +67,21 @@ fn forward_spi(intid: u32) {
 }
 
 /// Moves typed bytes from Xenith's UART into dom0's emulated UART.
-fn console_input() {
+pub fn console_input() {
     let Some(dom0) = domain::get(0) else {
         while crate::console::getc().is_some() {}
         return;
     };
-    let Some(vuart) = dom0.vuart.as_ref() else { return };
+    let Some(vuart) = dom0.vuart.as_ref() else {
+        return;
+    };
     let level = {
         let mut u = vuart.uart.lock();
-        while u.rx_space() > 0 {
+        loop {
+            if u.rx_space() == 0 {
+                crate::console::hold_rx();
+                break;
+            }
             match crate::console::getc() {
                 Some(b) => {
                     u.push_rx(b);

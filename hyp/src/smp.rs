@@ -29,7 +29,7 @@ fn firmware_call(fid: u32, a1: u64, a2: u64, a3: u64) -> i64 {
 
 /// Starts pCPU `index` (MPIDR `mpidr`) at `secondary_entry`.
 pub fn cpu_on(mpidr: u64, index: usize) -> i64 {
-    let entry = secondary_entry as usize as u64;
+    let entry = secondary_entry as *const () as usize as u64;
     firmware_call(smccc::PSCI_CPU_ON_64, mpidr, entry, index as u64)
 }
 

@@ -22,7 +22,9 @@ pub fn handle(dom: &Domain, v: &Vcpu, a: &mut VcpuArch) -> Next {
     let esr = a.regs.esr;
     match arm_trap::decode(esr) {
         Trap::Hvc64 { imm: 0 } => vpsci::smccc(dom, v, &mut a.regs),
-        Trap::Hvc64 { imm: XEN_HYPERCALL_TAG } => {
+        Trap::Hvc64 {
+            imm: XEN_HYPERCALL_TAG,
+        } => {
             // The Xen hypercall interface arrives with the guest-interface work; until then every
             // hypercall answers -ENOSYS, as Xen does for an unknown hypercall number.
             a.regs.x[0] = (-XEN_ENOSYS) as u64;
@@ -45,7 +47,11 @@ pub fn handle(dom: &Domain, v: &Vcpu, a: &mut VcpuArch) -> Next {
         Trap::InstrAbortLower(_) => {
             log_unhandled(dom, v, a, "instruction abort");
             let same = inject::from_same_el(a.regs.pstate);
-            inject_sync(a, inject::esr_instr_abort(same, fsc::EXTERNAL), Some(a.regs.far));
+            inject_sync(
+                a,
+                inject::esr_instr_abort(same, fsc::EXTERNAL),
+                Some(a.regs.far),
+            );
             Next::Continue
         }
         _ => {
@@ -71,7 +77,13 @@ fn log_unhandled(dom: &Domain, v: &Vcpu, a: &VcpuArch, what: &str) {
 fn inject_sync(a: &mut VcpuArch, esr: u64, far: Option<u64>) {
     let vbar = sysreg::read!(vbar_el1);
     let sctlr = sysreg::read!(sctlr_el1);
-    let e = inject::el1_entry(inject::VectorKind::Sync, a.regs.pc, a.regs.pstate, vbar, sctlr);
+    let e = inject::el1_entry(
+        inject::VectorKind::Sync,
+        a.regs.pc,
+        a.regs.pstate,
+        vbar,
+        sctlr,
+    );
     sysreg::write!(elr_el1, e.elr_el1);
     sysreg::write!(spsr_el1, e.spsr_el1);
     sysreg::write!(esr_el1, esr);
@@ -100,7 +112,11 @@ fn data_abort(dom: &Domain, v: &Vcpu, a: &mut VcpuArch, da: &DataAbort) -> Next 
             a.regs.pc
         );
         let same = inject::from_same_el(a.regs.pstate);
-        inject_sync(a, inject::esr_data_abort(same, da.write, fsc::EXTERNAL), Some(a.regs.far));
+        inject_sync(
+            a,
+            inject::esr_data_abort(same, da.write, fsc::EXTERNAL),
+            Some(a.regs.far),
+        );
         return Next::Continue;
     };
     let size = acc.size() as u8;
@@ -138,15 +154,27 @@ fn data_abort(dom: &Domain, v: &Vcpu, a: &mut VcpuArch, da: &DataAbort) -> Next 
                 v.id
             );
             let same = inject::from_same_el(a.regs.pstate);
-            inject_sync(a, inject::esr_data_abort(same, acc.write, fsc::EXTERNAL), Some(a.regs.far));
+            inject_sync(
+                a,
+                inject::esr_data_abort(same, acc.write, fsc::EXTERNAL),
+                Some(a.regs.far),
+            );
         }
     }
     Next::Continue
 }
 
-fn vuart_access(dom: &Domain, off: u64, size: u8, w: Option<u64>, fx: &mut Effects) -> Result<u64, ()> {
-    let Some(vu) = dom.vuart.as_ref() else { return Err(()) };
-    let (val, level) = {
+fn vuart_access(
+    dom: &Domain,
+    off: u64,
+    size: u8,
+    w: Option<u64>,
+    fx: &mut Effects,
+) -> Result<u64, ()> {
+    let Some(vu) = dom.vuart.as_ref() else {
+        return Err(());
+    };
+    let (val, level, room) = {
         let mut u = vu.uart.lock();
         let val = match w {
             Some(w) => {
@@ -157,9 +185,12 @@ fn vuart_access(dom: &Domain, off: u64, size: u8, w: Option<u64>, fx: &mut Effec
             }
             None => u64::from(u.read(off, size).map_err(|_| ())?),
         };
-        (val, u.irq_level())
+        (val, u.irq_level(), u.rx_space() > 0)
     };
     let _ = dom.vgic.lock().set_level(0, vu.spi, level, fx);
+    if room && crate::console::release_rx() {
+        crate::irq::console_input();
+    }
     Ok(val)
 }
 
@@ -167,14 +198,18 @@ fn sysreg_trap(dom: &Domain, v: &Vcpu, a: &mut VcpuArch, s: &SysRegTrap) -> Next
     let skip = arm_trap::instr_len(a.regs.esr);
     if s.reg == SysReg::ICC_SGI1R_EL1 && !s.is_read {
         let mut fx = Effects::new();
-        dom.vgic.lock().write_sgi1r(v.id as usize, a.regs.reg(s.rt), &mut fx);
+        dom.vgic
+            .lock()
+            .write_sgi1r(v.id as usize, a.regs.reg(s.rt), &mut fx);
         apply_effects(dom, &fx);
         a.regs.pc = a.regs.pc.wrapping_add(skip);
         return Next::Continue;
     }
     if s.reg == SysReg::ICC_SGI0R_EL1 && !s.is_read {
         let mut fx = Effects::new();
-        dom.vgic.lock().write_sgi0r(v.id as usize, a.regs.reg(s.rt), &mut fx);
+        dom.vgic
+            .lock()
+            .write_sgi0r(v.id as usize, a.regs.reg(s.rt), &mut fx);
         apply_effects(dom, &fx);
         a.regs.pc = a.regs.pc.wrapping_add(skip);
         return Next::Continue;

@@ -27,8 +27,8 @@ pub enum Next {
 }
 
 /// The vCPU currently running on each pCPU (for interrupts that target "whoever is here").
-static CURRENT: [Mutex<Option<(Arc<Domain>, u32)>>; percpu::MAX_PCPUS] =
-    [const { Mutex::new(None) }; percpu::MAX_PCPUS];
+type Running = Mutex<Option<(Arc<Domain>, u32)>>;
+static CURRENT: [Running; percpu::MAX_PCPUS] = [const { Mutex::new(None) }; percpu::MAX_PCPUS];
 
 /// The domain and vCPU id running on this pCPU, if any.
 pub fn current() -> Option<(Arc<Domain>, u32)> {
@@ -48,7 +48,9 @@ fn load(dom: &Domain, v: &Vcpu, a: &VcpuArch) {
     a.fp.restore();
     hw::gic().restore_vcpu_if(&a.vif);
     sysreg::isb();
-    percpu::this().loaded.store(loaded_key(dom, v), Ordering::Relaxed);
+    percpu::this()
+        .loaded
+        .store(loaded_key(dom, v), Ordering::Relaxed);
 }
 
 /// Saves the vCPU loaded on this pCPU back into `a`.
@@ -180,7 +182,12 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
             }
             ExitKind::Sync => traps::handle(dom, v, &mut a),
             ExitKind::SError => {
-                crate::info!("d{}v{}: SError from guest at {:#x}", dom.id, v.id, a.regs.pc);
+                crate::info!(
+                    "d{}v{}: SError from guest at {:#x}",
+                    dom.id,
+                    v.id,
+                    a.regs.pc
+                );
                 Next::Continue
             }
         };

@@ -56,17 +56,32 @@ fn psci(dom: &Domain, v: &Vcpu, regs: &mut GuestRegs, call: PsciCall, aarch64: b
                     | smccc::PSCI_FEATURES
                     | smccc::SMCCC_VERSION
             );
-            ret(regs, if supported { smccc::PSCI_SUCCESS } else { smccc::PSCI_NOT_SUPPORTED });
+            ret(
+                regs,
+                if supported {
+                    smccc::PSCI_SUCCESS
+                } else {
+                    smccc::PSCI_NOT_SUPPORTED
+                },
+            );
         }
-        PsciCall::CpuOn { target_mpidr, entry, context } => {
+        PsciCall::CpuOn {
+            target_mpidr,
+            entry,
+            context,
+        } => {
             let nr = dom.vcpus.len() as u32;
-            let Some(target) = vpsci::vcpu_from_mpidr(target_mpidr, nr)
-                .and_then(|id| dom.vcpus.get(id as usize))
+            let Some(target) =
+                vpsci::vcpu_from_mpidr(target_mpidr, nr).and_then(|id| dom.vcpus.get(id as usize))
             else {
                 ret(regs, smccc::PSCI_INVALID_PARAMETERS);
                 return Next::Continue;
             };
-            let start = StartInfo { entry, context, aarch64 };
+            let start = StartInfo {
+                entry,
+                context,
+                aarch64,
+            };
             let result = {
                 let mut p = target.power.lock();
                 p.cpu_on(start).map(|new| *p = new)
@@ -86,7 +101,10 @@ fn psci(dom: &Domain, v: &Vcpu, regs: &mut GuestRegs, call: PsciCall, aarch64: b
             ret(regs, smccc::PSCI_SUCCESS);
             return Next::Block;
         }
-        PsciCall::AffinityInfo { target, lowest_level } => {
+        PsciCall::AffinityInfo {
+            target,
+            lowest_level,
+        } => {
             let nr = dom.vcpus.len() as u32;
             match vpsci::vcpu_from_mpidr(target, nr).and_then(|id| dom.vcpus.get(id as usize)) {
                 Some(t) if lowest_level == 0 => regs.x[0] = t.power.lock().affinity_info() as u64,

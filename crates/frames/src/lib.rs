@@ -37,11 +37,23 @@ impl FrameAllocator {
     /// An allocator over the span of `banks`, with every frame outside the banks marked used.
     pub fn new(banks: &[Region<Pa>]) -> Result<Self, Error> {
         let start = banks.iter().map(|b| b.start).min().ok_or(Error::BadRange)?;
-        let end = banks.iter().filter_map(|b| b.end()).max().ok_or(Error::BadRange)?;
+        let end = banks
+            .iter()
+            .filter_map(|b| b.end())
+            .max()
+            .ok_or(Error::BadRange)?;
         let base = start.align_up(PAGE_SIZE).ok_or(Error::BadRange)?;
-        let span = end.align_down(PAGE_SIZE).offset_from(base).ok_or(Error::BadRange)?;
+        let span = end
+            .align_down(PAGE_SIZE)
+            .offset_from(base)
+            .ok_or(Error::BadRange)?;
         let nr_frames = usize::try_from(span / PAGE_SIZE).map_err(|_| Error::BadRange)?;
-        let mut a = Self { base, used: vec![u64::MAX; nr_frames.div_ceil(64)], nr_frames, free: 0 };
+        let mut a = Self {
+            base,
+            used: vec![u64::MAX; nr_frames.div_ceil(64)],
+            nr_frames,
+            free: 0,
+        };
         for b in banks {
             let s = b.start.align_up(PAGE_SIZE).ok_or(Error::BadRange)?;
             let e = b.end().ok_or(Error::BadRange)?.align_down(PAGE_SIZE);
@@ -89,7 +101,7 @@ impl FrameAllocator {
     }
 
     fn check_range(&self, pa: Pa, len: u64) -> Result<(usize, usize), Error> {
-        if len == 0 || !pa.is_aligned(PAGE_SIZE) || len % PAGE_SIZE != 0 {
+        if len == 0 || !pa.is_aligned(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
             return Err(Error::BadRange);
         }
         let first = self.index(pa).ok_or(Error::BadRange)?;
@@ -111,7 +123,9 @@ impl FrameAllocator {
 
     /// Marks `[pa, pa + len)` used (rounded out to pages; the part outside the span is ignored).
     pub fn reserve(&mut self, pa: Pa, len: u64) {
-        let Some(end) = pa.checked_add(len).and_then(|e| e.align_up(PAGE_SIZE)) else { return };
+        let Some(end) = pa.checked_add(len).and_then(|e| e.align_up(PAGE_SIZE)) else {
+            return;
+        };
         let start = pa.align_down(PAGE_SIZE).max(self.base);
         let span_end = Pa(self.base.0 + self.nr_frames as u64 * PAGE_SIZE);
         let end = end.min(span_end);
@@ -142,10 +156,12 @@ impl FrameAllocator {
         }
         let base_frame = usize::try_from(self.base.0 / PAGE_SIZE).map_err(|_| Error::BadRange)?;
         let fits = |a: &Self, i: usize| (i..i + count).all(|j| !a.is_used(j));
-        let aligned = |i: usize| (base_frame + i) % align == 0;
+        let aligned = |i: usize| (base_frame + i).is_multiple_of(align);
         let last_start = self.nr_frames - count;
         let found = if top_down {
-            (0..=last_start).rev().find(|&i| aligned(i) && fits(self, i))
+            (0..=last_start)
+                .rev()
+                .find(|&i| aligned(i) && fits(self, i))
         } else {
             (0..=last_start).find(|&i| aligned(i) && fits(self, i))
         };
@@ -158,7 +174,9 @@ impl FrameAllocator {
 
     /// Returns `count` frames at `pa`, which must all be allocated.
     pub fn free(&mut self, pa: Pa, count: usize) -> Result<(), Error> {
-        let len = (count as u64).checked_mul(PAGE_SIZE).ok_or(Error::BadRange)?;
+        let len = (count as u64)
+            .checked_mul(PAGE_SIZE)
+            .ok_or(Error::BadRange)?;
         let (first, last) = self.check_range(pa, len)?;
         if (first..last).any(|i| !self.is_used(i)) {
             return Err(Error::NotAllocated);

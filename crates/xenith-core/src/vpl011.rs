@@ -69,7 +69,13 @@ impl Default for Vpl011 {
 impl Vpl011 {
     /// A UART with empty FIFOs and all interrupts masked.
     pub const fn new() -> Self {
-        Self { rx: [0; FIFO_SIZE], rx_head: 0, rx_len: 0, imsc: 0, overruns: 0 }
+        Self {
+            rx: [0; FIFO_SIZE],
+            rx_head: 0,
+            rx_len: 0,
+            imsc: 0,
+            overruns: 0,
+        }
     }
 
     /// Raw interrupt status.
@@ -146,7 +152,7 @@ impl Vpl011 {
 
 fn check(offset: u64, size: u8) -> Result<(), Error> {
     let ok = match size {
-        4 => offset % 4 == 0,
+        4 => offset.is_multiple_of(4),
         1 | 2 => offset == UARTDR,
         _ => false,
     };

@@ -83,7 +83,11 @@ pub fn vcpu_from_mpidr(mpidr: u64, nr_vcpus: u32) -> Option<u32> {
 mod tests {
     use super::*;
 
-    const S: StartInfo = StartInfo { entry: 0x4008_0000, context: 7, aarch64: true };
+    const S: StartInfo = StartInfo {
+        entry: 0x4008_0000,
+        context: 7,
+        aarch64: true,
+    };
 
     #[test]
     fn power_transitions() {

@@ -41,7 +41,9 @@ pub fn build(tree: &Tree, info: &HostInfo, cmd: &CmdLine, npcpus: usize) -> Resu
         "no dom0 kernel: the host DT needs a /chosen/module@... node with compatible \
          \"multiboot,kernel\", \"multiboot,module\"",
     )?;
-    if kernel.region.size < 0x40 || (read_u64(Pa(kernel.region.start.0 + 0x38)) & 0xffff_ffff) as u32 != IMAGE_MAGIC {
+    if kernel.region.size < 0x40
+        || (read_u64(Pa(kernel.region.start.0 + 0x38)) & 0xffff_ffff) as u32 != IMAGE_MAGIC
+    {
         return Err("the dom0 kernel module is not an arm64 Image (no ARM\\x64 magic)".into());
     }
     let text_offset = read_u64(Pa(kernel.region.start.0 + 0x08));
@@ -51,7 +53,10 @@ pub fn build(tree: &Tree, info: &HostInfo, cmd: &CmdLine, npcpus: usize) -> Resu
     };
     let mem = cmd.dom0_mem.unwrap_or(DOM0_MEM_DEFAULT);
     let mem = mem.checked_add(SZ_2M - 1).ok_or("dom0_mem too large")? & !(SZ_2M - 1);
-    let nr_vcpus = cmd.dom0_max_vcpus.unwrap_or(npcpus as u32).clamp(1, npcpus as u32);
+    let nr_vcpus = cmd
+        .dom0_max_vcpus
+        .unwrap_or(npcpus as u32)
+        .clamp(1, npcpus as u32);
     if cmd.dom0_max_vcpus.is_some_and(|n| n as usize > npcpus) {
         crate::info!("dom0_max_vcpus capped to the {npcpus} online pCPUs (vCPUs are pinned 1:1)");
     }
@@ -68,20 +73,29 @@ pub fn build(tree: &Tree, info: &HostInfo, cmd: &CmdLine, npcpus: usize) -> Resu
 
     // Kernel at the 2 MiB-aligned base + text_offset; DT in the last 2 MiB; initrd below it.
     let kernel_at = Pa(base.0 + text_offset);
-    let kernel_end = kernel_at.0.checked_add(image_size).ok_or("bad kernel image_size")?;
+    let kernel_end = kernel_at
+        .0
+        .checked_add(image_size)
+        .ok_or("bad kernel image_size")?;
     let dtb_at = Pa(end - SZ_2M);
     let initrd = match info.ramdisk() {
         Some(r) => {
             let at = (dtb_at.0 - r.region.size) & !(PAGE_SIZE - 1);
             if at < kernel_end {
-                return Err(format!("dom0_mem={}M is too small for the kernel and initrd", mem >> 20));
+                return Err(format!(
+                    "dom0_mem={}M is too small for the kernel and initrd",
+                    mem >> 20
+                ));
             }
             Some((Pa(at), r))
         }
         None => None,
     };
     if kernel_end > dtb_at.0 {
-        return Err(format!("dom0_mem={}M is too small for the kernel", mem >> 20));
+        return Err(format!(
+            "dom0_mem={}M is too small for the kernel",
+            mem >> 20
+        ));
     }
     mm::zero(base, mem);
     // SAFETY: copies boot modules (reserved RAM) into dom0's freshly allocated RAM; the ranges
@@ -95,20 +109,33 @@ pub fn build(tree: &Tree, info: &HostInfo, cmd: &CmdLine, npcpus: usize) -> Resu
 
     // The device tree.
     let uart = info.uart.as_ref();
-    let vuart_cfg = uart.and_then(|u| u.spi.map(|spi| VuartConfig { base: u.base, size: VPL011_SIZE, spi }));
+    let vuart_cfg = uart.and_then(|u| {
+        u.spi.map(|spi| VuartConfig {
+            base: u.base,
+            size: VPL011_SIZE,
+            spi,
+        })
+    });
     let (redist_region, version) = match &info.gic {
         GicInfo::V2 { .. } => (None, GicVersion::V2),
         GicInfo::V3 { redist, .. } => {
-            let first = redist.first().ok_or("GICv3 without a redistributor region")?;
-            (Some(Region::new(first.start, GICR_FRAME * u64::from(nr_vcpus))), GicVersion::V3)
+            let first = redist
+                .first()
+                .ok_or("GICv3 without a redistributor region")?;
+            (
+                Some(Region::new(first.start, GICR_FRAME * u64::from(nr_vcpus))),
+                GicVersion::V3,
+            )
         }
     };
     let cfg = Dom0Config {
         memory: alloc::vec![ram],
         nr_vcpus,
         bootargs: String::from(info.dom0_cmdline()),
-        initrd: initrd.as_ref().map(|(at, r)| Region::new(*at, r.region.size)),
-        vuart: vuart_cfg.clone(),
+        initrd: initrd
+            .as_ref()
+            .map(|(at, r)| Region::new(*at, r.region.size)),
+        vuart: vuart_cfg,
         gic_v3_redist: redist_region,
     };
     let dt = build_dom0(tree, info, &cfg).map_err(|e| format!("dom0 device tree: {e:?}"))?;
@@ -127,8 +154,15 @@ pub fn build(tree: &Tree, info: &HostInfo, cmd: &CmdLine, npcpus: usize) -> Resu
     s2.map(&mut tm, Ipa(base.0), base, mem, MemType::Normal, Perm::RWX)
         .map_err(|e| format!("mapping dom0 RAM: {e:?}"))?;
     for r in &dt.passthrough.mmio {
-        s2.map(&mut tm, Ipa(r.start.0), r.start, r.size, MemType::Device, Perm::RW)
-            .map_err(|e| format!("mapping device {:?}: {e:?}", r))?;
+        s2.map(
+            &mut tm,
+            Ipa(r.start.0),
+            r.start,
+            r.size,
+            MemType::Device,
+            Perm::RW,
+        )
+        .map_err(|e| format!("mapping device {:?}: {e:?}", r))?;
     }
     let mut mmio: Vec<(Region<Ipa>, MmioDev)> = Vec::new();
     let gic = hw::gic();
@@ -136,13 +170,28 @@ pub fn build(tree: &Tree, info: &HostInfo, cmd: &CmdLine, npcpus: usize) -> Resu
     let vgic_cfg = VgicConfig::linear(version, nr_vcpus as usize, nr_spis);
     let mut vgic = Vgic::new(&vgic_cfg).map_err(|e| format!("vGIC: {e:?}"))?;
     match &info.gic {
-        GicInfo::V2 { dist, cpu, vcpu, .. } => {
-            s2.map(&mut tm, Ipa(cpu.start.0), vcpu.start, vcpu.size.min(cpu.size), MemType::Device, Perm::RW)
-                .map_err(|e| format!("mapping GICV: {e:?}"))?;
-            mmio.push((Region::new(Ipa(dist.start.0), vgic.dist_size()), MmioDev::Gicd));
+        GicInfo::V2 {
+            dist, cpu, vcpu, ..
+        } => {
+            s2.map(
+                &mut tm,
+                Ipa(cpu.start.0),
+                vcpu.start,
+                vcpu.size.min(cpu.size),
+                MemType::Device,
+                Perm::RW,
+            )
+            .map_err(|e| format!("mapping GICV: {e:?}"))?;
+            mmio.push((
+                Region::new(Ipa(dist.start.0), vgic.dist_size()),
+                MmioDev::Gicd,
+            ));
         }
         GicInfo::V3 { dist, .. } => {
-            mmio.push((Region::new(Ipa(dist.start.0), vgic.dist_size()), MmioDev::Gicd));
+            mmio.push((
+                Region::new(Ipa(dist.start.0), vgic.dist_size()),
+                MmioDev::Gicd,
+            ));
             if let Some(r) = redist_region {
                 mmio.push((Region::new(Ipa(r.start.0), r.size), MmioDev::Gicr));
             }
@@ -151,21 +200,30 @@ pub fn build(tree: &Tree, info: &HostInfo, cmd: &CmdLine, npcpus: usize) -> Resu
     let irqs = hw::irqs();
     for &spi in &dt.passthrough.spis {
         if Some(spi) != irqs.uart && spi < 32 + nr_spis {
-            vgic.map_hw(None, spi, spi).map_err(|e| format!("vGIC SPI {spi}: {e:?}"))?;
+            vgic.map_hw(None, spi, spi)
+                .map_err(|e| format!("vGIC SPI {spi}: {e:?}"))?;
         }
     }
     for v in 0..nr_vcpus as usize {
-        vgic.map_hw(Some(v), irqs.vtimer, irqs.vtimer).map_err(|e| format!("vGIC vtimer: {e:?}"))?;
+        vgic.map_hw(Some(v), irqs.vtimer, irqs.vtimer)
+            .map_err(|e| format!("vGIC vtimer: {e:?}"))?;
     }
     let vuart = vuart_cfg.map(|c| {
         mmio.push((Region::new(Ipa(c.base.0), c.size), MmioDev::Vuart));
-        Vuart { uart: Mutex::new(Vpl011::new()), spi: c.spi }
+        Vuart {
+            uart: Mutex::new(Vpl011::new()),
+            spi: c.spi,
+        }
     });
 
     let vcpus: Vec<Vcpu> = (0..nr_vcpus)
         .map(|id| Vcpu::new(id, vpsci::vcpu_mpidr(id), id as usize % npcpus))
         .collect();
-    *vcpus[0].power.lock() = Power::OnPending(StartInfo { entry: kernel_at.0, context: dtb_at.0, aarch64: true });
+    *vcpus[0].power.lock() = Power::OnPending(StartInfo {
+        entry: kernel_at.0,
+        context: dtb_at.0,
+        aarch64: true,
+    });
     let vmid = 1;
     let dom = Domain {
         id: 0,

@@ -8,8 +8,8 @@ use crate::drivers::gic::Gic;
 use crate::drivers::uart::Pl011;
 use crate::hw::{self, Irqs, SGI_KICK};
 use crate::{console, mm, percpu, smp, vcpu};
-use addr::{Pa, Region};
 use aarch64_cpu::registers::{Readable, Writeable, CNTHCTL_EL2, HCR_EL2, MIDR_EL1, MPIDR_EL1};
+use addr::{Pa, Region};
 use core::sync::atomic::Ordering;
 use frames::FrameAllocator;
 use xen_dt::host::{parse_cmdline, parse_host, GicInfo, HostInfo};
@@ -112,7 +112,9 @@ fn gic_from(info: &HostInfo) -> Gic {
         // SAFETY: the regions come from the host DT's GIC node, are device memory in the EL2
         // identity map (below 1 GiB on QEMU virt) and are driven only by this driver; the guest
         // sees the GICV frame through its stage 2, never GICD/GICH.
-        GicInfo::V2 { dist, cpu, hyp, .. } => unsafe { Gic::new_v2(dist.start, cpu.start, hyp.start) },
+        GicInfo::V2 { dist, cpu, hyp, .. } => unsafe {
+            Gic::new_v2(dist.start, cpu.start, hyp.start)
+        },
         GicInfo::V3 { dist, redist, .. } => {
             let r = redist.first().copied().unwrap_or(Region::new(Pa(0), 0));
             // SAFETY: as for v2.
@@ -166,7 +168,10 @@ pub fn primary(dtb: Pa) -> ! {
         GicInfo::V2 { .. } => 2,
         GicInfo::V3 { .. } => 3,
     };
-    info!("Xenith {} - a Xen 4.17-compatible hypervisor for Arm, in Rust", crate::VERSION);
+    info!(
+        "Xenith {} - a Xen 4.17-compatible hypervisor for Arm, in Rust",
+        crate::VERSION
+    );
     info!(
         "EL2, {} pCPUs, {} MiB RAM, GICv{gic_version}, command line: {}",
         info.cpus.len(),
@@ -181,8 +186,10 @@ pub fn primary(dtb: Pa) -> ! {
         Ok(f) => f,
         Err(e) => fatal(format_args!("no usable RAM in the host DT: {e:?}")),
     };
-    let (img_start, img_end) =
-        (core::ptr::addr_of!(_image_start) as u64, core::ptr::addr_of!(_image_end) as u64);
+    let (img_start, img_end) = (
+        core::ptr::addr_of!(_image_start) as u64,
+        core::ptr::addr_of!(_image_end) as u64,
+    );
     frames.reserve(Pa(img_start), img_end - img_start);
     frames.reserve(dtb, u64::from(FDT_MAX_SIZE));
     for m in &info.modules {
@@ -202,7 +209,11 @@ pub fn primary(dtb: Pa) -> ! {
     gic.init_distributor(boot_mpidr);
     cpu_init(0);
     if let Some(spi) = hw::irqs().uart {
-        gic.route(spi, percpu::this().gic_mask.load(Ordering::Relaxed), boot_mpidr);
+        gic.route(
+            spi,
+            percpu::this().gic_mask.load(Ordering::Relaxed),
+            boot_mpidr,
+        );
         gic.enable(spi, boot_mpidr);
         console::enable_rx_interrupt();
     }
@@ -217,7 +228,10 @@ pub fn primary(dtb: Pa) -> ! {
     let mut online = 1;
     for (i, &mpidr) in info.cpus.iter().enumerate().skip(1) {
         if i >= percpu::MAX_PCPUS {
-            info!("pCPU {i} (MPIDR {mpidr:#x}) ignored: Xenith drives at most {} pCPUs", percpu::MAX_PCPUS);
+            info!(
+                "pCPU {i} (MPIDR {mpidr:#x}) ignored: Xenith drives at most {} pCPUs",
+                percpu::MAX_PCPUS
+            );
             continue;
         }
         let r = smp::cpu_on(mpidr, i);

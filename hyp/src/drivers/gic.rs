@@ -9,8 +9,6 @@ use super::mmio::Mmio;
 use crate::arch::sysreg::{self, icc};
 use addr::Pa;
 
-/// The interrupt ID the GIC returns when nothing is pending.
-pub const INTID_SPURIOUS: u32 = 1023;
 /// First shared peripheral interrupt.
 pub const SPI_BASE: u32 = 32;
 
@@ -24,7 +22,6 @@ const GICD_ICPENDR: u64 = 0x280;
 const GICD_ICACTIVER: u64 = 0x380;
 const GICD_IPRIORITYR: u64 = 0x400;
 const GICD_ITARGETSR: u64 = 0x800;
-const GICD_ICFGR: u64 = 0xc00;
 const GICD_SGIR: u64 = 0xf00;
 const GICD_IROUTER: u64 = 0x6000;
 const GICD_CTLR_ENABLE_V2: u32 = 1;
@@ -71,9 +68,19 @@ const DEFAULT_PRIORITY: u8 = 0xa0;
 /// Which GIC and where.
 pub enum Gic {
     /// GICv2: distributor, CPU interface, virtual interface control.
-    V2 { dist: Mmio, cpu: Mmio, hyp: Mmio, nr_lrs: usize },
+    V2 {
+        dist: Mmio,
+        cpu: Mmio,
+        hyp: Mmio,
+        nr_lrs: usize,
+    },
     /// GICv3: distributor and the redistributor region(s).
-    V3 { dist: Mmio, redist: Pa, redist_size: u64, nr_lrs: usize },
+    V3 {
+        dist: Mmio,
+        redist: Pa,
+        redist_size: u64,
+        nr_lrs: usize,
+    },
 }
 
 /// Virtual CPU interface state saved when a pCPU switches vCPU.
@@ -94,7 +101,12 @@ impl Gic {
         // SAFETY: forwarded contract.
         let (dist, cpu, hyp) = unsafe { (Mmio::new(dist), Mmio::new(cpu), Mmio::new(hyp)) };
         let nr_lrs = (hyp.read32(GICH_VTR) & 0x3f) as usize + 1;
-        Gic::V2 { dist, cpu, hyp, nr_lrs }
+        Gic::V2 {
+            dist,
+            cpu,
+            hyp,
+            nr_lrs,
+        }
     }
 
     /// A GICv3 from its distributor and redistributor region.
@@ -108,7 +120,12 @@ impl Gic {
         icc::icc_sre_el2::write(ICC_SRE_SRE | ICC_SRE_DFB | ICC_SRE_DIB | ICC_SRE_ENABLE);
         sysreg::isb();
         let nr_lrs = (icc::ich_vtr_el2::read() & 0x1f) as usize + 1;
-        Gic::V3 { dist, redist, redist_size, nr_lrs }
+        Gic::V3 {
+            dist,
+            redist,
+            redist_size,
+            nr_lrs,
+        }
     }
 
     /// Version number, 2 or 3.
@@ -183,7 +200,14 @@ impl Gic {
 
     /// This pCPU's redistributor (v3), found by affinity.
     fn my_redist(&self, mpidr: u64) -> Option<Mmio> {
-        let Gic::V3 { redist, redist_size, .. } = self else { return None };
+        let Gic::V3 {
+            redist,
+            redist_size,
+            ..
+        } = self
+        else {
+            return None;
+        };
         let mut off = 0;
         while off + GICR_STRIDE <= *redist_size {
             // SAFETY: inside the redistributor region given to `new_v3`.
@@ -204,7 +228,12 @@ impl Gic {
     /// interface enabled with empty list registers. Returns this pCPU's GICv2 CPU-interface mask.
     pub fn init_cpu(&self, mpidr: u64) -> u8 {
         match self {
-            Gic::V2 { dist, cpu, hyp, nr_lrs } => {
+            Gic::V2 {
+                dist,
+                cpu,
+                hyp,
+                nr_lrs,
+            } => {
                 dist.write32(GICD_ICENABLER, u32::MAX);
                 dist.write32(GICD_ICACTIVER, u32::MAX);
                 for n in 0..SPI_BASE {
@@ -267,7 +296,10 @@ impl Gic {
     /// Disables a shared interrupt.
     pub fn disable(&self, intid: u32) {
         if intid >= SPI_BASE {
-            self.dist().write32(GICD_ICENABLER + u64::from(intid / 32) * 4, 1 << (intid % 32));
+            self.dist().write32(
+                GICD_ICENABLER + u64::from(intid / 32) * 4,
+                1 << (intid % 32),
+            );
         }
     }
 
@@ -278,7 +310,9 @@ impl Gic {
         }
         match self {
             Gic::V2 { dist, .. } => dist.write8(GICD_ITARGETSR + u64::from(intid), cpu_mask),
-            Gic::V3 { dist, .. } => dist.write64(GICD_IROUTER + 8 * u64::from(intid), mpidr_aff(mpidr)),
+            Gic::V3 { dist, .. } => {
+                dist.write64(GICD_IROUTER + 8 * u64::from(intid), mpidr_aff(mpidr))
+            }
         }
     }
 
@@ -349,7 +383,9 @@ impl Gic {
             Gic::V2 { hyp, .. } => {
                 hyp.write32(GICH_HCR, GICH_HCR_EN | if on { GICH_HCR_UIE } else { 0 })
             }
-            Gic::V3 { .. } => icc::ich_hcr_el2::write(ICH_HCR_EN | if on { ICH_HCR_UIE } else { 0 }),
+            Gic::V3 { .. } => {
+                icc::ich_hcr_el2::write(ICH_HCR_EN | if on { ICH_HCR_UIE } else { 0 })
+            }
         }
     }
 

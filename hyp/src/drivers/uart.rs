@@ -27,13 +27,17 @@ impl Pl011 {
     /// `base` must be a PL011 mapped as device memory that nothing else drives.
     pub const unsafe fn new(base: Pa) -> Self {
         // SAFETY: forwarded contract.
-        Self { regs: unsafe { Mmio::new(base) } }
+        Self {
+            regs: unsafe { Mmio::new(base) },
+        }
     }
 
     /// Enables the UART, transmitter and receiver (firmware or QEMU set the baud rate).
     pub fn init(&self) {
+        self.regs.write32(UARTICR, 0x7ff);
         let cr = self.regs.read32(UARTCR);
-        self.regs.write32(UARTCR, cr | UARTCR_UARTEN | UARTCR_TXE | UARTCR_RXE);
+        self.regs
+            .write32(UARTCR, cr | UARTCR_UARTEN | UARTCR_TXE | UARTCR_RXE);
     }
 
     /// Sends one byte, waiting for FIFO space.
@@ -53,9 +57,9 @@ impl Pl011 {
         }
     }
 
-    /// Raises the UART's interrupt while received data waits.
-    pub fn enable_rx_interrupt(&self) {
-        self.regs.write32(UARTICR, 0x7ff);
-        self.regs.write32(UARTIMSC, UARTIMSC_RXIM | UARTIMSC_RTIM);
+    /// Raises (or stops raising) the UART's interrupt while received data waits.
+    pub fn set_rx_interrupt(&self, on: bool) {
+        self.regs
+            .write32(UARTIMSC, if on { UARTIMSC_RXIM | UARTIMSC_RTIM } else { 0 });
     }
 }

@@ -10,6 +10,7 @@ use spin::Mutex;
 const HEAP_SIZE: usize = 16 << 20;
 
 #[repr(align(4096))]
+#[allow(dead_code)] // only its address is used
 struct HeapArea([u8; HEAP_SIZE]);
 static mut HEAP_AREA: HeapArea = HeapArea([0; HEAP_SIZE]);
 

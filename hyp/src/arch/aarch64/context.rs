@@ -77,7 +77,10 @@ pub struct El1Regs {
 impl El1Regs {
     /// State of a vCPU that has just been powered on: everything reset, MMU off.
     pub fn reset() -> Self {
-        Self { sctlr: SCTLR_EL1_RESET, ..Self::default() }
+        Self {
+            sctlr: SCTLR_EL1_RESET,
+            ..Self::default()
+        }
     }
 
     /// Saves the EL1 registers of the vCPU loaded on this pCPU.
@@ -148,18 +151,12 @@ impl El1Regs {
 /// (`aarch64-unknown-none-softfloat`), so the guest's registers stay live in the hardware while
 /// Xenith handles a trap; they are saved only when the pCPU switches vCPU.
 #[repr(C, align(16))]
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct FpRegs {
     /// q0..q31.
     pub q: [u128; 32],
     pub fpsr: u64,
     pub fpcr: u64,
-}
-
-impl Default for FpRegs {
-    fn default() -> Self {
-        Self { q: [0; 32], fpsr: 0, fpcr: 0 }
-    }
 }
 
 impl FpRegs {

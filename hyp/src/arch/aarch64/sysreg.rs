@@ -101,11 +101,21 @@ pub mod icc {
     /// Reads ICH_LR<n>_EL2.
     pub fn read_lr(n: usize) -> u64 {
         match n {
-            0 => ich_lr0_el2::read(), 1 => ich_lr1_el2::read(), 2 => ich_lr2_el2::read(),
-            3 => ich_lr3_el2::read(), 4 => ich_lr4_el2::read(), 5 => ich_lr5_el2::read(),
-            6 => ich_lr6_el2::read(), 7 => ich_lr7_el2::read(), 8 => ich_lr8_el2::read(),
-            9 => ich_lr9_el2::read(), 10 => ich_lr10_el2::read(), 11 => ich_lr11_el2::read(),
-            12 => ich_lr12_el2::read(), 13 => ich_lr13_el2::read(), 14 => ich_lr14_el2::read(),
+            0 => ich_lr0_el2::read(),
+            1 => ich_lr1_el2::read(),
+            2 => ich_lr2_el2::read(),
+            3 => ich_lr3_el2::read(),
+            4 => ich_lr4_el2::read(),
+            5 => ich_lr5_el2::read(),
+            6 => ich_lr6_el2::read(),
+            7 => ich_lr7_el2::read(),
+            8 => ich_lr8_el2::read(),
+            9 => ich_lr9_el2::read(),
+            10 => ich_lr10_el2::read(),
+            11 => ich_lr11_el2::read(),
+            12 => ich_lr12_el2::read(),
+            13 => ich_lr13_el2::read(),
+            14 => ich_lr14_el2::read(),
             _ => ich_lr15_el2::read(),
         }
     }
@@ -113,11 +123,21 @@ pub mod icc {
     /// Writes ICH_LR<n>_EL2.
     pub fn write_lr(n: usize, v: u64) {
         match n {
-            0 => ich_lr0_el2::write(v), 1 => ich_lr1_el2::write(v), 2 => ich_lr2_el2::write(v),
-            3 => ich_lr3_el2::write(v), 4 => ich_lr4_el2::write(v), 5 => ich_lr5_el2::write(v),
-            6 => ich_lr6_el2::write(v), 7 => ich_lr7_el2::write(v), 8 => ich_lr8_el2::write(v),
-            9 => ich_lr9_el2::write(v), 10 => ich_lr10_el2::write(v), 11 => ich_lr11_el2::write(v),
-            12 => ich_lr12_el2::write(v), 13 => ich_lr13_el2::write(v), 14 => ich_lr14_el2::write(v),
+            0 => ich_lr0_el2::write(v),
+            1 => ich_lr1_el2::write(v),
+            2 => ich_lr2_el2::write(v),
+            3 => ich_lr3_el2::write(v),
+            4 => ich_lr4_el2::write(v),
+            5 => ich_lr5_el2::write(v),
+            6 => ich_lr6_el2::write(v),
+            7 => ich_lr7_el2::write(v),
+            8 => ich_lr8_el2::write(v),
+            9 => ich_lr9_el2::write(v),
+            10 => ich_lr10_el2::write(v),
+            11 => ich_lr11_el2::write(v),
+            12 => ich_lr12_el2::write(v),
+            13 => ich_lr13_el2::write(v),
+            14 => ich_lr14_el2::write(v),
             _ => ich_lr15_el2::write(v),
         }
     }
