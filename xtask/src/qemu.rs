@@ -3,7 +3,7 @@
 
 use crate::util::{align_up, cmd_line, say};
 use anyhow::{bail, Context, Result};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -249,6 +249,8 @@ pub enum Watch {
     Finished,
     /// Stop now: the run has failed.
     Abort(String),
+    /// Type these bytes on the serial console (QEMU's stdin), as a user would.
+    Type(String),
 }
 
 /// Seconds QEMU gets to exit after the watcher says the run is finished.
@@ -273,11 +275,12 @@ pub fn run_piped(
 ) -> Result<Transcript> {
     let start = Instant::now();
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("starting `{}`", cmd_line(cmd)))?;
+    let mut stdin = child.stdin.take();
     let (tx, rx) = mpsc::channel::<String>();
     let mut readers = Vec::new();
     let out: Box<dyn Read + Send> = Box::new(child.stdout.take().expect("piped"));
@@ -337,6 +340,12 @@ pub fn run_piped(
                 t.lines.push(line);
                 match verdict {
                     Watch::Continue => {}
+                    Watch::Type(s) => {
+                        if let Some(w) = stdin.as_mut() {
+                            // A failed write shows up as the guest not seeing the input.
+                            let _ = w.write_all(s.as_bytes()).and_then(|()| w.flush());
+                        }
+                    }
                     Watch::Finished => {
                         finished = true;
                         deadline = deadline.min(Instant::now() + EXIT_GRACE);

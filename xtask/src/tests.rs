@@ -38,7 +38,13 @@ struct Outcome {
 }
 
 /// The checks `initramfs/dom0.sh` reports, each as `XENITH-DOM0: <check> ok`.
-const DOM0_CHECKS: &[&str] = &["nproc", "timer", "disk", "net", "dhcp"];
+const DOM0_CHECKS: &[&str] = &["console", "nproc", "timer", "disk", "net", "dhcp"];
+/// `dom0.sh` asks for a line on its console; the xtask types this one (built the same way by the
+/// script: `XC`, 1x2x...60x, `CD`, 200 characters, more than any UART FIFO holds).
+fn console_line() -> String {
+    let body: String = (1..=60).map(|i| format!("{i}x")).collect();
+    format!("XC{body}CD\n")
+}
 const DOM0_PREFIX: &str = "XENITH-DOM0: ";
 /// A guest's final line starts so (an earlier `# xenith-test: cpus=...` line describes the board).
 const GUEST_SUMMARY: &str = "# xenith-test: passed=";
@@ -251,6 +257,8 @@ fn run_case(c: &Case, a: &Assets, verbose: bool) -> Result<(Vec<String>, Duratio
         Kind::Linux { .. } => qemu::run_piped(&mut cmd, c.limits, verbose, &mut |l| {
             if l.contains("Kernel panic - not syncing") {
                 Watch::Abort("kernel panic".into())
+            } else if l.contains("XENITH-DOM0: console waiting") {
+                Watch::Type(console_line())
             } else if l.contains("XENITH-DOM0: done") {
                 Watch::Finished
             } else {
@@ -403,6 +411,7 @@ mod verdicts {
         let good = [
             "[ 1.0] x",
             "XENITH-DOM0: init reached uptime=1.00",
+            "XENITH-DOM0: console ok 200 characters",
             "XENITH-DOM0: nproc=2",
             "XENITH-DOM0: nproc ok",
             "XENITH-DOM0: timer ok slept=1000ms",
@@ -414,7 +423,8 @@ mod verdicts {
         assert!(judge_dom0(&t(&good, true), 2).is_empty());
         assert_eq!(judge_dom0(&t(&good, true), 4).len(), 1);
         let mut bad = good.to_vec();
-        bad[5] = "XENITH-DOM0: disk FAIL no /dev/vda";
+        bad[6] = "XENITH-DOM0: disk FAIL no /dev/vda";
         assert_eq!(judge_dom0(&t(&bad, true), 2).len(), 2);
+        assert_eq!(console_line().len(), 201);
     }
 }

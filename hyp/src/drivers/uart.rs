@@ -27,9 +27,8 @@ impl Pl011 {
     /// `base` must be a PL011 mapped as device memory that nothing else drives.
     pub const unsafe fn new(base: Pa) -> Self {
         // SAFETY: forwarded contract.
-        Self {
-            regs: unsafe { Mmio::new(base) },
-        }
+        let regs = unsafe { Mmio::new(base) };
+        Self { regs }
     }
 
     /// Enables the UART, transmitter and receiver (firmware or QEMU set the baud rate).
