@@ -2,7 +2,7 @@
 # dom0 checks, run by /init with xenith.test=dom0. Each check prints one line
 # `XENITH-DOM0: <check> ok|FAIL ...`; the xtask fails the case on a FAIL or a missing line.
 
-# -- console input: the xtask types a 200-character line, longer than any UART FIFO -----------
+# -- console input: the xtask types a 175-character line, longer than any UART FIFO -----------
 want="XC$(seq 1 60 | tr '\n' x)CD"
 echo "XENITH-DOM0: console waiting for a line"
 if read -r -t 30 line; then
