@@ -86,8 +86,15 @@ pub fn cases(guests: &[(String, std::path::PathBuf)], o: &Options) -> Vec<Case> 
             silence: LINUX_SILENCE,
         },
     });
-    for (gic, smp) in [(2, 2), (3, 2), (2, 4), (3, 4)] {
-        let machine = m(gic, "cortex-a57", smp);
+    // `max` brings SVE, SME and pointer authentication, which dom0 uses directly.
+    for (gic, cpu, smp) in [
+        (2, "cortex-a57", 2),
+        (3, "cortex-a57", 2),
+        (2, "cortex-a57", 4),
+        (3, "cortex-a57", 4),
+        (3, "max", 4),
+    ] {
+        let machine = m(gic, cpu, smp);
         v.push(Case {
             name: format!("dom0/{}", machine.tag()),
             machine,
