@@ -3,7 +3,7 @@
 
 use crate::drivers::uart::Pl011;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use spin::Mutex;
 
 static UART: Mutex<Option<Pl011>> = Mutex::new(None);
@@ -28,8 +28,60 @@ impl Write for Writer<'_> {
     }
 }
 
-/// Prints one log line with the `(XEN) ` prefix.
+/// Xen's log levels (`loglvl=`, `guest_loglvl=`): none 0, error 1, warning 2, info 3, debug 4,
+/// all 5. Xenith's own messages are at the default (warning) level, as Xen's plain `printk`s are.
+pub const LEVEL_WARNING: u8 = 2;
+static HOST_LEVEL: AtomicU8 = AtomicU8::new(LEVEL_WARNING);
+static GUEST_LEVEL: AtomicU8 = AtomicU8::new(LEVEL_WARNING);
+/// Guest-caused messages allowed per burst before rate limiting (a hostile guest must not be
+/// able to flood the console).
+const GUEST_BURST: u32 = 16;
+static GUEST_TOKENS: AtomicU32 = AtomicU32::new(GUEST_BURST);
+static GUEST_LAST_REFILL: AtomicU64 = AtomicU64::new(0);
+static GUEST_SUPPRESSED: AtomicU32 = AtomicU32::new(0);
+
+/// Sets the thresholds from the command line.
+pub fn set_levels(host: u8, guest: u8) {
+    HOST_LEVEL.store(host, Ordering::Relaxed);
+    GUEST_LEVEL.store(guest, Ordering::Relaxed);
+}
+
+/// Prints one log line with the `(XEN) ` prefix, unless `loglvl` is below warning.
 pub fn log(args: fmt::Arguments) {
+    if HOST_LEVEL.load(Ordering::Relaxed) < LEVEL_WARNING {
+        return;
+    }
+    write_line(args);
+}
+
+/// A message caused by a guest (a bad access, an unhandled trap): printed when `guest_loglvl`
+/// is at least warning, and rate-limited to a burst of 16 per second of the system counter.
+pub fn guest_log(args: fmt::Arguments) {
+    if GUEST_LEVEL.load(Ordering::Relaxed) < LEVEL_WARNING {
+        return;
+    }
+    let now = crate::arch::sysreg::read!(cntpct_el0);
+    let freq = crate::arch::sysreg::read!(cntfrq_el0).max(1);
+    let last = GUEST_LAST_REFILL.load(Ordering::Relaxed);
+    if now.wrapping_sub(last) >= freq {
+        GUEST_LAST_REFILL.store(now, Ordering::Relaxed);
+        GUEST_TOKENS.store(GUEST_BURST, Ordering::Relaxed);
+        let n = GUEST_SUPPRESSED.swap(0, Ordering::Relaxed);
+        if n > 0 {
+            write_line(format_args!("{n} guest messages suppressed (rate limit)"));
+        }
+    }
+    let ok = GUEST_TOKENS
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| t.checked_sub(1))
+        .is_ok();
+    if ok {
+        write_line(args);
+    } else {
+        GUEST_SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn write_line(args: fmt::Arguments) {
     if let Some(u) = UART.lock().as_ref() {
         let _ = Writer(u).write_fmt(format_args!("(XEN) {args}\n"));
     }
@@ -90,4 +142,11 @@ pub fn emergency(args: fmt::Arguments) {
 #[macro_export]
 macro_rules! info {
     ($($arg:tt)*) => { $crate::console::log(format_args!($($arg)*)) };
+}
+
+/// `gprintk!("...")`: a line caused by a guest, subject to `guest_loglvl` and rate limiting
+/// (Xen's `gprintk`).
+#[macro_export]
+macro_rules! gprintk {
+    ($($arg:tt)*) => { $crate::console::guest_log(format_args!($($arg)*)) };
 }

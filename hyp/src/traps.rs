@@ -63,7 +63,7 @@ pub fn handle(dom: &Domain, v: &Vcpu, a: &mut VcpuArch) -> Next {
 }
 
 fn log_unhandled(dom: &Domain, v: &Vcpu, a: &VcpuArch, what: &str) {
-    crate::info!(
+    crate::gprintk!(
         "d{}v{}: {what}: ESR {:#x} PC {:#x} FAR {:#x}; injecting an exception",
         dom.id,
         v.id,
@@ -104,7 +104,7 @@ fn data_abort(dom: &Domain, v: &Vcpu, a: &mut VcpuArch, da: &DataAbort) -> Next 
     let ipa = arm_trap::fault_ipa(a.regs.hpfar, a.regs.far);
     let target = if da.s1ptw { None } else { dom.mmio_at(ipa) };
     let (Some((dev, off)), Some(acc)) = (target, da.mmio()) else {
-        crate::info!(
+        crate::gprintk!(
             "d{}v{}: {} of unmapped IPA {ipa} at PC {:#x}; injecting a data abort",
             dom.id,
             v.id,
@@ -148,7 +148,7 @@ fn data_abort(dom: &Domain, v: &Vcpu, a: &mut VcpuArch, da: &DataAbort) -> Next 
             a.regs.pc = a.regs.pc.wrapping_add(arm_trap::instr_len(a.regs.esr));
         }
         Err(()) => {
-            crate::info!(
+            crate::gprintk!(
                 "d{}v{}: bad {size}-byte access to {dev:?}+{off:#x}; injecting a data abort",
                 dom.id,
                 v.id
@@ -214,7 +214,7 @@ fn sysreg_trap(dom: &Domain, v: &Vcpu, a: &mut VcpuArch, s: &SysRegTrap) -> Next
         a.regs.pc = a.regs.pc.wrapping_add(skip);
         return Next::Continue;
     }
-    crate::info!(
+    crate::gprintk!(
         "d{}v{}: {} {} at PC {:#x} not emulated; injecting undefined instruction",
         dom.id,
         v.id,

@@ -182,7 +182,7 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
             }
             ExitKind::Sync => traps::handle(dom, v, &mut a),
             ExitKind::SError => {
-                crate::info!(
+                crate::gprintk!(
                     "d{}v{}: SError from guest at {:#x}",
                     dom.id,
                     v.id,

@@ -12,7 +12,7 @@ use aarch64_cpu::registers::{Readable, Writeable, CNTHCTL_EL2, HCR_EL2, MIDR_EL1
 use addr::{Pa, Region};
 use core::sync::atomic::Ordering;
 use frames::FrameAllocator;
-use xen_dt::host::{parse_cmdline, parse_host, GicInfo, HostInfo};
+use xen_dt::host::{parse_cmdline, parse_host, GicInfo, HostInfo, LogLevel};
 use xen_dt::tree::Tree;
 
 /// FDT header magic (Devicetree Specification 5.2).
@@ -163,6 +163,20 @@ pub fn primary(dtb: Pa) -> ! {
     // Xenith removes it from dom0's DT so nothing else drives it.
     console::init(unsafe { Pl011::new(uart) });
     let cmd = parse_cmdline(info.xen_cmdline());
+    let level = |l: Option<LogLevel>, default: u8| {
+        l.map_or(default, |l| match l {
+            LogLevel::None => 0,
+            LogLevel::Error => 1,
+            LogLevel::Warning => 2,
+            LogLevel::Info => 3,
+            LogLevel::Debug => 4,
+            LogLevel::All => 5,
+        })
+    };
+    console::set_levels(
+        level(cmd.loglvl, console::LEVEL_WARNING),
+        level(cmd.guest_loglvl, console::LEVEL_WARNING),
+    );
     let ram: u64 = info.memory.iter().map(|r| r.size).sum();
     let gic_version = match info.gic {
         GicInfo::V2 { .. } => 2,
