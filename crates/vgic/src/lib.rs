@@ -14,6 +14,9 @@
 //! (acknowledge, EOI) into the state. Everything that needs hardware or another vCPU (waking a
 //! vCPU, enabling/routing/deactivating a pass-through physical interrupt) is returned as an
 //! [`Effect`] in a fixed-capacity [`Effects`] list; nothing here allocates after construction.
+//! Flush and the WFI test ([`Vgic::has_deliverable`]) run at every exit, so they visit only the
+//! interrupts in a candidate bitmap (a superset of those pending, active or in an LR, pruned
+//! lazily by flush): an idle vGIC costs a few words, not a scan of every INTID.
 //!
 //! Every MMIO offset, size, value and vCPU index is guest-controlled: bad ones give a
 //! [`VgicError`] (the hypervisor injects a data abort) or are RAZ/WI, never a panic.
@@ -27,6 +30,8 @@ use alloc::vec::Vec;
 
 mod lr;
 mod mmio;
+#[cfg(test)]
+mod reference;
 pub mod regs;
 #[cfg(test)]
 mod tests;
@@ -257,6 +262,7 @@ pub struct IrqInfo {
 }
 
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 struct Irq {
     enabled: bool,
     /// Edge latch, or software pending (ISPENDR) of a level interrupt.
@@ -324,6 +330,32 @@ fn vcpu_opt(v: u16) -> Option<usize> {
     (v != NO_VCPU).then_some(v as usize)
 }
 
+/// Pending, enabled, and its group enabled (`grp` = GICD_CTLR group enables).
+fn deliverable_in(grp: [bool; 2], irq: &Irq, v2_sgi: bool) -> bool {
+    irq.enabled && grp[usize::from(irq.group1)] && irq.pending(v2_sgi)
+}
+
+/// The vCPU an SPI is delivered to: the one it is active on (so its EOI finds its LR), else its
+/// target.
+fn spi_dest(irq: &Irq) -> Option<usize> {
+    if irq.active {
+        if let Some(v) = vcpu_opt(irq.active_on) {
+            return Some(v);
+        }
+    }
+    vcpu_opt(irq.target)
+}
+
+/// Calls `f(index)` for every set bit of `word`, ascending.
+#[inline]
+fn for_each_bit(mut word: u64, mut f: impl FnMut(usize)) {
+    while word != 0 {
+        let b = word.trailing_zeros() as usize;
+        word &= word - 1;
+        f(b);
+    }
+}
+
 /// The virtual GIC of one domain.
 #[derive(Clone, Debug)]
 pub struct Vgic {
@@ -337,6 +369,17 @@ pub struct Vgic {
     spis: Vec<Irq>,
     /// GICR_WAKER.ProcessorSleep per vCPU.
     processor_sleep: Vec<bool>,
+    /// Candidate bitmaps, so the hot paths ([`Self::flush`], [`Self::has_deliverable`]) visit
+    /// only interrupts that may matter. Invariant: every interrupt that is pending (latch, line
+    /// level, v2 SGI source), active or held in a list register has its bit set. Bits are set by
+    /// every path that can make an interrupt pending or active and cleared lazily by `flush`.
+    /// `priv_cand[v]` bit `n`: INTID `n` of vCPU `v`'s bank.
+    priv_cand: Vec<u32>,
+    /// `spi_cand[w]` bit `b`: INTID `32 + 64 * w + b`.
+    spi_cand: Vec<u64>,
+    /// Per vCPU: the last flush filled at least one list register, so some interrupt may be
+    /// marked as held by it (when false, none is and [`Self::fold`] has nothing to do).
+    lr_busy: Vec<bool>,
 }
 
 impl Vgic {
@@ -383,6 +426,9 @@ impl Vgic {
             private: vec![bank; cfg.nr_vcpus],
             spis: vec![spi; cfg.nr_spis as usize],
             processor_sleep: vec![true; cfg.nr_vcpus],
+            priv_cand: vec![0; cfg.nr_vcpus],
+            spi_cand: vec![0; (cfg.nr_spis as usize).div_ceil(64)],
+            lr_busy: vec![false; cfg.nr_vcpus],
         })
     }
 
@@ -456,9 +502,24 @@ impl Vgic {
 
     /// Pending, enabled, and its group enabled in GICD_CTLR.
     fn deliverable(&self, irq: &Irq, intid: u32) -> bool {
-        irq.enabled
-            && self.grp_enabled[usize::from(irq.group1)]
-            && irq.pending(self.is_v2_sgi(intid))
+        deliverable_in(self.grp_enabled, irq, self.is_v2_sgi(intid))
+    }
+
+    /// Sets the candidate bit of `intid` (bank `bank` for SGIs/PPIs): call after anything that
+    /// may have made it pending or active.
+    fn mark(&mut self, bank: usize, intid: u32) {
+        if intid < NR_PRIVATE_IRQS {
+            if let Some(w) = self.priv_cand.get_mut(bank) {
+                *w |= 1 << intid;
+            }
+        } else {
+            let i = (intid - NR_PRIVATE_IRQS) as usize;
+            if i < self.spis.len() {
+                if let Some(w) = self.spi_cand.get_mut(i / 64) {
+                    *w |= 1 << (i % 64);
+                }
+            }
+        }
     }
 
     /// The vCPU that should receive the interrupt: its own bank's vCPU for SGIs/PPIs; for SPIs
@@ -467,12 +528,7 @@ impl Vgic {
         if intid < NR_PRIVATE_IRQS {
             return Some(bank);
         }
-        if irq.active {
-            if let Some(v) = vcpu_opt(irq.active_on) {
-                return Some(v);
-            }
-        }
-        vcpu_opt(irq.target)
+        spi_dest(irq)
     }
 
     /// After a state change: kick the vCPU holding the interrupt in its LRs (so it resyncs) and
@@ -562,6 +618,9 @@ impl Vgic {
                 irq.latch = true;
             }
         }
+        if level {
+            self.mark(vcpu, intid);
+        }
         self.notify(vcpu, intid, fx);
         Ok(())
     }
@@ -583,6 +642,7 @@ impl Vgic {
                 irq.latch = true;
             }
         }
+        self.mark(vcpu, intid);
         self.notify(vcpu, intid, fx);
         Ok(())
     }
@@ -604,6 +664,7 @@ impl Vgic {
             irq.latch = true;
             irq.hw_active = irq.hw.is_some();
         }
+        self.mark(vcpu, intid);
         self.notify(vcpu, intid, fx);
         Ok(())
     }
@@ -662,6 +723,7 @@ impl Vgic {
             if let Some(irq) = self.irq_mut(t, intid) {
                 irq.sgi_pending_src |= 1 << (src % 8);
             }
+            self.mark(t, intid);
             self.notify(t, intid, fx);
         }
     }
@@ -675,6 +737,7 @@ impl Vgic {
             }
             irq.latch = true;
         }
+        self.mark(target, intid);
         self.notify(target, intid, fx);
     }
 
@@ -721,21 +784,33 @@ impl Vgic {
     /// Whether `vcpu` has an interrupt that is pending, enabled, of an enabled group and routed
     /// to it (the WFI wake-up test). Priority masking is left to the hardware.
     pub fn has_deliverable(&self, vcpu: usize) -> bool {
-        let Some(bank) = self.private.get(vcpu) else {
+        let (Some(bank), Some(&pc)) = (self.private.get(vcpu), self.priv_cand.get(vcpu)) else {
             return false;
         };
-        if bank
-            .iter()
-            .zip(0u32..)
-            .any(|(irq, intid)| self.deliverable(irq, intid))
-        {
+        let grp = self.grp_enabled;
+        let v2 = self.version == GicVersion::V2;
+        let mut found = false;
+        for_each_bit(u64::from(pc), |n| {
+            if let Some(irq) = bank.get(n) {
+                found |= deliverable_in(grp, irq, v2 && (n as u32) < NR_SGIS);
+            }
+        });
+        if found {
             return true;
         }
-        self.spis.iter().zip(NR_PRIVATE_IRQS..).any(|(irq, intid)| {
-            self.deliverable(irq, intid)
-                && (irq.in_lr == NO_VCPU || irq.in_lr as usize == vcpu)
-                && self.dest(vcpu, intid, irq) == Some(vcpu)
-        })
+        for (w, &word) in self.spi_cand.iter().enumerate() {
+            for_each_bit(word, |b| {
+                if let Some(irq) = self.spis.get(w * 64 + b) {
+                    found |= deliverable_in(grp, irq, false)
+                        && (irq.in_lr == NO_VCPU || irq.in_lr as usize == vcpu)
+                        && spi_dest(irq) == Some(vcpu);
+                }
+            });
+            if found {
+                return true;
+            }
+        }
+        false
     }
 
     /// A snapshot of interrupt `intid` (bank `vcpu` for SGIs/PPIs).

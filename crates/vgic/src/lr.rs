@@ -7,8 +7,9 @@
 //! [41]; Priority [55:48]; Group [60]; HW [61]; State [63:62].
 
 use crate::{
-    vcpu_opt, Effect, Effects, GicVersion, Irq, Vgic, FOLD_CLEAR_ACTIVE, FOLD_CLEAR_PENDING,
-    FOLD_SET_ACTIVE, FOLD_SET_PENDING, MAX_LRS, NO_VCPU, NR_PRIVATE_IRQS, NR_SGIS,
+    deliverable_in, for_each_bit, spi_dest, vcpu_opt, Effect, Effects, GicVersion, Vgic,
+    FOLD_CLEAR_ACTIVE, FOLD_CLEAR_PENDING, FOLD_SET_ACTIVE, FOLD_SET_PENDING, MAX_LRS, NO_VCPU,
+    NR_PRIVATE_IRQS, NR_SGIS,
 };
 
 /// State field of a list register.
@@ -191,7 +192,7 @@ pub struct FlushInfo {
 
 /// Candidate ordering key, smaller is better: not-active [31], priority [30:23], INTID [12:3],
 /// v2 SGI source [2:0]. Unique per (interrupt, source).
-fn cand_key(active: bool, priority: u8, intid: u32, src: u8) -> u32 {
+pub(crate) fn cand_key(active: bool, priority: u8, intid: u32, src: u8) -> u32 {
     (u32::from(!active) << 31)
         | (u32::from(priority) << 23)
         | ((intid & 0x3FF) << 3)
@@ -199,15 +200,15 @@ fn cand_key(active: bool, priority: u8, intid: u32, src: u8) -> u32 {
 }
 
 /// The best `cap` keys seen, ascending, plus a count of all.
-struct TopN {
-    keys: [u32; MAX_LRS],
-    len: usize,
-    cap: usize,
-    total: usize,
+pub(crate) struct TopN {
+    pub(crate) keys: [u32; MAX_LRS],
+    pub(crate) len: usize,
+    pub(crate) cap: usize,
+    pub(crate) total: usize,
 }
 
 impl TopN {
-    fn offer(&mut self, key: u32) {
+    pub(crate) fn offer(&mut self, key: u32) {
         self.total += 1;
         if self.cap == 0 {
             return;
@@ -230,15 +231,14 @@ impl TopN {
 }
 
 impl Vgic {
-    fn candidate(&self, irq: &Irq, intid: u32) -> bool {
-        irq.active || self.deliverable(irq, intid)
-    }
-
     /// Fills `lrs` (at most [`MAX_LRS`] of them) for entering `vcpu`: the active interrupts
     /// routed to it first (so a guest EOI always finds its LR), then the pending, enabled ones by
     /// priority. Edge pending state moves into the LR; each chosen interrupt is marked as held
     /// by this vCPU until [`Self::fold`]. Every flush must be followed by one fold of the same
     /// LRs read back (fold at every exit, flush at every entry, as KVM does).
+    ///
+    /// Visits only the interrupts whose candidate bit is set and clears the bits of those found
+    /// neither pending, active nor held in list registers, so an idle vGIC costs a few words.
     pub fn flush(&mut self, vcpu: usize, lrs: &mut [Lr]) -> FlushInfo {
         for lr in lrs.iter_mut() {
             *lr = Lr::INVALID;
@@ -254,52 +254,69 @@ impl Vgic {
             total: 0,
         };
         let v2 = self.version == GicVersion::V2;
-        for intid in 0..NR_PRIVATE_IRQS {
-            let Some(irq) = self.irq_mut(vcpu, intid) else {
-                continue;
-            };
-            if irq.in_lr == v16 {
-                // Stale mark from a flush that was never folded: forget it.
-                irq.in_lr = NO_VCPU;
-            }
-            let irq = *irq;
-            let irq = &irq;
-            if v2 && intid < NR_SGIS {
-                let deliver = irq.enabled && self.grp_enabled[usize::from(irq.group1)];
-                if irq.active {
-                    top.offer(cand_key(true, irq.priority, intid, irq.sgi_active_src));
-                }
-                for s in 0..8u8 {
-                    if irq.sgi_pending_src & (1 << s) == 0
-                        || !deliver
-                        || (irq.active && s == irq.sgi_active_src)
-                    {
-                        continue;
-                    }
-                    top.offer(cand_key(false, irq.priority, intid, s));
-                }
-            } else if self.candidate(irq, intid) {
-                top.offer(cand_key(irq.active, irq.priority, intid, 0));
-            }
-        }
-        for (i, intid) in (NR_PRIVATE_IRQS..self.nr_irqs()).enumerate() {
-            let Some(irq) = self.spis.get(i) else {
-                break;
-            };
-            if irq.in_lr == v16 {
-                // Stale mark from a flush that was never folded: forget it.
-                if let Some(irq) = self.spis.get_mut(i) {
+        let grp = self.grp_enabled;
+        if let (Some(bank), Some(pc)) = (self.private.get_mut(vcpu), self.priv_cand.get_mut(vcpu)) {
+            let mut keep = *pc;
+            for_each_bit(u64::from(*pc), |n| {
+                let intid = n as u32;
+                let Some(irq) = bank.get_mut(n) else {
+                    keep &= !(1 << n);
+                    return;
+                };
+                if irq.in_lr == v16 {
+                    // Stale mark from a flush that was never folded: forget it.
                     irq.in_lr = NO_VCPU;
                 }
-            } else if irq.in_lr != NO_VCPU {
-                continue;
-            }
-            let Some(irq) = self.spis.get(i) else {
-                break;
-            };
-            if self.candidate(irq, intid) && self.dest(vcpu, intid, irq) == Some(vcpu) {
-                top.offer(cand_key(irq.active, irq.priority, intid, 0));
-            }
+                let v2sgi = v2 && intid < NR_SGIS;
+                if !irq.active && !irq.pending(v2sgi) {
+                    keep &= !(1 << n);
+                    return;
+                }
+                if v2sgi {
+                    let deliver = irq.enabled && grp[usize::from(irq.group1)];
+                    if irq.active {
+                        top.offer(cand_key(true, irq.priority, intid, irq.sgi_active_src));
+                    }
+                    if deliver {
+                        for_each_bit(u64::from(irq.sgi_pending_src), |s| {
+                            let s = s as u8;
+                            if !(irq.active && s == irq.sgi_active_src) {
+                                top.offer(cand_key(false, irq.priority, intid, s));
+                            }
+                        });
+                    }
+                } else if irq.active || deliverable_in(grp, irq, false) {
+                    top.offer(cand_key(irq.active, irq.priority, intid, 0));
+                }
+            });
+            *pc = keep;
+        }
+        let spis = &mut self.spis;
+        for (w, word) in self.spi_cand.iter_mut().enumerate() {
+            let mut keep = *word;
+            for_each_bit(*word, |b| {
+                let i = w * 64 + b;
+                let Some(irq) = spis.get_mut(i) else {
+                    keep &= !(1 << b);
+                    return;
+                };
+                if irq.in_lr == v16 {
+                    // Stale mark from a flush that was never folded: forget it.
+                    irq.in_lr = NO_VCPU;
+                } else if irq.in_lr != NO_VCPU {
+                    // Held by another vCPU: its fold settles it.
+                    return;
+                }
+                if !irq.active && !irq.pending(false) {
+                    keep &= !(1 << b);
+                    return;
+                }
+                if (irq.active || deliverable_in(grp, irq, false)) && spi_dest(irq) == Some(vcpu) {
+                    let intid = NR_PRIVATE_IRQS + i as u32;
+                    top.offer(cand_key(irq.active, irq.priority, intid, 0));
+                }
+            });
+            *word = keep;
         }
         let used = top.len.min(lrs.len());
         for (lr, &key) in lrs.iter_mut().zip(top.keys.iter()).take(used) {
@@ -307,6 +324,9 @@ impl Vgic {
             let intid = (key >> 3) & 0x3FF;
             let src = (key & 7) as u8;
             *lr = self.take_into_lr(vcpu, intid, src, active_cand);
+        }
+        if let Some(b) = self.lr_busy.get_mut(vcpu) {
+            *b = used > 0;
         }
         FlushInfo {
             used,
@@ -316,7 +336,13 @@ impl Vgic {
 
     /// Builds the LR for one chosen (interrupt, source) and moves state into it (KVM's
     /// `vgic_v{2,3}_populate_lr` rules).
-    fn take_into_lr(&mut self, vcpu: usize, intid: u32, src: u8, active_cand: bool) -> Lr {
+    pub(crate) fn take_into_lr(
+        &mut self,
+        vcpu: usize,
+        intid: u32,
+        src: u8,
+        active_cand: bool,
+    ) -> Lr {
         let v2sgi = self.is_v2_sgi(intid);
         let grp_enabled = self.grp_enabled;
         let Some(irq) = self.irq_mut(vcpu, intid) else {
@@ -371,6 +397,16 @@ impl Vgic {
     /// released here is now deliverable to it; deactivates a physical interrupt whose guest
     /// state was cleared behind the LR's back ([`Effect::HwDeactivate`]).
     pub fn fold(&mut self, vcpu: usize, lrs: &[Lr], fx: &mut Effects) {
+        // Nothing is held by `vcpu` (its last flush filled no LR and cleared every stale mark):
+        // every pass below would skip every LR.
+        if !self.lr_busy.get(vcpu).copied().unwrap_or(false) {
+            return;
+        }
+        self.fold_lrs(vcpu, lrs, fx);
+    }
+
+    /// [`Self::fold`] without the shortcut.
+    pub(crate) fn fold_lrs(&mut self, vcpu: usize, lrs: &[Lr], fx: &mut Effects) {
         if vcpu >= self.nr_vcpus {
             return;
         }
@@ -449,6 +485,8 @@ impl Vgic {
             if !irq.active {
                 irq.active_on = NO_VCPU;
             }
+            // Normally still set (held in an LR); keep the invariant whatever happened.
+            self.mark(vcpu, intid);
             self.settle_hw(vcpu, intid, fx);
             if intid >= NR_PRIVATE_IRQS {
                 if let Some(irq) = self.irq(vcpu, intid) {

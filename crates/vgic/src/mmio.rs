@@ -7,9 +7,9 @@
 
 use crate::regs::*;
 use crate::{
-    Effect, Effects, GicVersion, Vgic, VgicError, FOLD_CLEAR_ACTIVE, FOLD_CLEAR_PENDING,
-    FOLD_SET_ACTIVE, FOLD_SET_PENDING, MAX_V2_VCPUS, NO_VCPU, NR_PRIVATE_IRQS, NR_SGIS,
-    PRIORITY_MASK,
+    for_each_bit, Effect, Effects, GicVersion, Vgic, VgicError, FOLD_CLEAR_ACTIVE,
+    FOLD_CLEAR_PENDING, FOLD_SET_ACTIVE, FOLD_SET_PENDING, MAX_V2_VCPUS, NO_VCPU, NR_PRIVATE_IRQS,
+    NR_SGIS, PRIORITY_MASK,
 };
 
 /// One trapped access: `size` bytes (1, 2, 4 or 8), a read if `write` is `None`.
@@ -181,12 +181,25 @@ impl Vgic {
         }
     }
 
-    fn vcpu_has_lrs(&self, vcpu: usize) -> bool {
+    /// Whether some interrupt is held in `vcpu`'s list registers (such an interrupt always has
+    /// its candidate bit set).
+    pub(crate) fn vcpu_has_lrs(&self, vcpu: usize) -> bool {
+        if !self.lr_busy.get(vcpu).copied().unwrap_or(false) {
+            return false;
+        }
         let v = vcpu as u16;
-        self.private
-            .get(vcpu)
-            .is_some_and(|b| b.iter().any(|i| i.in_lr == v))
-            || self.spis.iter().any(|i| i.in_lr == v)
+        let mut found = false;
+        if let (Some(bank), Some(&pc)) = (self.private.get(vcpu), self.priv_cand.get(vcpu)) {
+            for_each_bit(u64::from(pc), |n| {
+                found |= bank.get(n).is_some_and(|i| i.in_lr == v);
+            });
+        }
+        for (w, &word) in self.spi_cand.iter().enumerate() {
+            for_each_bit(word, |b| {
+                found |= self.spis.get(w * 64 + b).is_some_and(|i| i.in_lr == v);
+            });
+        }
+        found
     }
 
     fn typer(&self) -> u32 {
@@ -287,6 +300,9 @@ impl Vgic {
                     }
                     out |= u64::from(irq.sgi_pending_src) << (8 * i);
                     if w.is_some() {
+                        if irq.sgi_pending_src != 0 {
+                            self.mark(vcpu, intid);
+                        }
                         self.notify(vcpu, intid, fx);
                     }
                 }
@@ -467,6 +483,10 @@ impl Vgic {
                         }
                     }
                     out |= u64::from(irq.edge) << (2 * i + 1);
+                    if !irq.edge && irq.level {
+                        // A line held high counts as pending once configured level-sensitive.
+                        self.mark(bank, intid);
+                    }
                 }
                 return Ok(out);
             }
@@ -565,6 +585,9 @@ impl Vgic {
                     irq.fold_flags = (irq.fold_flags & !FOLD_SET_ACTIVE) | FOLD_CLEAR_ACTIVE;
                 }
             }
+        }
+        if matches!(reg, BitReg::SetPending | BitReg::SetActive) {
+            self.mark(bank, intid);
         }
         if matches!(reg, BitReg::ClearPending | BitReg::ClearActive) {
             self.settle_hw(bank, intid, fx);
