@@ -87,6 +87,57 @@ fn write_line(args: fmt::Arguments) {
     }
 }
 
+/// Serial input waiting for dom0's `CONSOLEIO_read` (Xen's `serial_rx_ring`).
+static INPUT: Mutex<InputRing> = Mutex::new(InputRing { buf: [0; INPUT_SIZE], head: 0, len: 0 });
+const INPUT_SIZE: usize = 1024;
+
+struct InputRing {
+    buf: [u8; INPUT_SIZE],
+    head: usize,
+    len: usize,
+}
+
+/// Queues a typed byte for dom0; false if the ring is full (the byte stays in the UART).
+pub fn input_push(b: u8) -> bool {
+    let mut r = INPUT.lock();
+    if r.len == INPUT_SIZE {
+        return false;
+    }
+    let at = (r.head + r.len) % INPUT_SIZE;
+    r.buf[at] = b;
+    r.len += 1;
+    true
+}
+
+/// Takes up to `out.len()` queued bytes; returns how many.
+pub fn input_take(out: &mut [u8]) -> usize {
+    let n = {
+        let mut r = INPUT.lock();
+        let n = out.len().min(r.len);
+        for o in out.iter_mut().take(n) {
+            *o = r.buf[r.head];
+            r.head = (r.head + 1) % INPUT_SIZE;
+        }
+        r.len -= n;
+        n
+    };
+    n
+}
+
+/// Room in the input ring.
+pub fn input_space() -> usize {
+    INPUT_SIZE - INPUT.lock().len
+}
+
+/// Writes a guest's console output as it is (dom0's `CONSOLEIO_write`).
+pub fn guest_write(bytes: &[u8]) {
+    if let Some(u) = UART.lock().as_ref() {
+        for &b in bytes {
+            u.putc(b);
+        }
+    }
+}
+
 /// Writes a guest's console byte as it is.
 pub fn guest_putc(b: u8) {
     if let Some(u) = UART.lock().as_ref() {

@@ -57,6 +57,10 @@ pub struct Domain {
     pub vcpus: Vec<Vcpu>,
     /// CNTVOFF_EL2: the domain's virtual counter starts near 0 at creation.
     pub cntvoff: u64,
+    /// RAM the domain was given, in bytes.
+    pub ram_bytes: u64,
+    /// The Xen guest interface (shared_info, event channels, grant table), if offered.
+    pub xen: Option<crate::xen::XenState>,
 }
 
 impl Domain {

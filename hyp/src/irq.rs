@@ -72,6 +72,24 @@ pub fn console_input() {
         while crate::console::getc().is_some() {}
         return;
     };
+    if dom0.xen.is_some() {
+        // dom0 uses hvc0: input waits in the serial ring for CONSOLEIO_read.
+        let mut got = false;
+        loop {
+            if crate::console::input_space() == 0 {
+                crate::console::hold_rx();
+                break;
+            }
+            match crate::console::getc() {
+                Some(b) => got |= crate::console::input_push(b),
+                None => break,
+            }
+        }
+        if got {
+            crate::xen::raise_virq(&dom0, xen_abi::xen::VIRQ_CONSOLE, 0);
+        }
+        return;
+    }
     let Some(vuart) = dom0.vuart.as_ref() else {
         return;
     };

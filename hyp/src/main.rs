@@ -14,6 +14,7 @@ mod arch;
 mod boot;
 mod domain;
 mod drivers;
+mod guestmem;
 mod hw;
 mod irq;
 mod mm;
@@ -22,6 +23,7 @@ mod smp;
 mod traps;
 mod vcpu;
 mod vpsci;
+mod xen;
 
 use core::sync::atomic::Ordering;
 

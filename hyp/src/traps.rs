@@ -12,10 +12,7 @@ use arm_trap::sysreg::{SysReg, SysRegTrap};
 use arm_trap::Trap;
 use vgic::{Access, Effects};
 
-/// `HVC` immediate of Xen hypercalls (xen/include/public/arch-arm.h: XEN_HYPERCALL_TAG).
-pub const XEN_HYPERCALL_TAG: u16 = 0xea1;
-/// Xen's ENOSYS (xen/include/public/errno.h).
-const XEN_ENOSYS: i64 = 38;
+use xen_abi::hypercall::XEN_HYPERCALL_TAG;
 
 /// Handles one synchronous exit of vCPU `v`.
 pub fn handle(dom: &Domain, v: &Vcpu, a: &mut VcpuArch) -> Next {
@@ -24,12 +21,7 @@ pub fn handle(dom: &Domain, v: &Vcpu, a: &mut VcpuArch) -> Next {
         Trap::Hvc64 { imm: 0 } => vpsci::smccc(dom, v, &mut a.regs),
         Trap::Hvc64 {
             imm: XEN_HYPERCALL_TAG,
-        } => {
-            // The Xen hypercall interface arrives with the guest-interface work; until then every
-            // hypercall answers -ENOSYS, as Xen does for an unknown hypercall number.
-            a.regs.x[0] = (-XEN_ENOSYS) as u64;
-            Next::Continue
-        }
+        } => crate::xen::hypercall::dispatch(dom, v, &mut a.regs),
         Trap::Smc64 { .. } => {
             a.regs.pc = a.regs.pc.wrapping_add(arm_trap::instr_len(esr));
             vpsci::smccc(dom, v, &mut a.regs)
@@ -44,7 +36,14 @@ pub fn handle(dom: &Domain, v: &Vcpu, a: &mut VcpuArch) -> Next {
         }
         Trap::DataAbortLower(da) => data_abort(dom, v, a, &da),
         Trap::SysReg(s) => sysreg_trap(dom, v, a, &s),
-        Trap::InstrAbortLower(_) => {
+        Trap::InstrAbortLower(ia) => {
+            let ipa = arm_trap::fault_ipa(a.regs.hpfar, a.regs.far);
+            if ia.status().is_translation()
+                && dom.stage2.lock().translate(&crate::mm::TableMemory, ipa).is_some()
+            {
+                // Raced with a stage-2 update (break-before-make): retry.
+                return Next::Continue;
+            }
             log_unhandled(dom, v, a, "instruction abort");
             let same = inject::from_same_el(a.regs.pstate);
             inject_sync(
@@ -103,6 +102,14 @@ pub fn inject_undef(a: &mut VcpuArch) {
 fn data_abort(dom: &Domain, v: &Vcpu, a: &mut VcpuArch, da: &DataAbort) -> Next {
     let ipa = arm_trap::fault_ipa(a.regs.hpfar, a.regs.far);
     let target = if da.s1ptw { None } else { dom.mmio_at(ipa) };
+    if target.is_none()
+        && da.status().is_translation()
+        && dom.stage2.lock().translate(&crate::mm::TableMemory, ipa).is_some()
+    {
+        // The page is mapped now: the fault raced with a stage-2 update (break-before-make
+        // while Xenith remapped part of a block). Retry the access.
+        return Next::Continue;
+    }
     let (Some((dev, off)), Some(acc)) = (target, da.mmio()) else {
         crate::gprintk!(
             "d{}v{}: {} of unmapped IPA {ipa} at PC {:#x}; injecting a data abort",

@@ -172,6 +172,7 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
     *CURRENT[percpu::index()].lock() = Some((dom.clone(), v.id));
     loop {
         v.kicked.store(false, Ordering::Relaxed);
+        crate::xen::sync_upcall(dom, v.id as usize);
         flush_lrs(dom, v);
         let exit = arch::run_guest(&mut a.regs);
         fold_lrs(dom, v);

@@ -24,16 +24,44 @@ pub fn smccc(dom: &Domain, v: &Vcpu, regs: &mut GuestRegs) -> Next {
     match call {
         SmcccCall::Version => regs.x[0] = SMCCC_VERSION_1_1,
         SmcccCall::ArchFeatures { fid } => {
+            // Xen's answers (xen/arch/arm/vsmc.c handle_arch): WORKAROUND_1 where the CPU needs
+            // branch-predictor hardening, so the guest hardens through it as on Xen.
+            // WORKAROUND_2 (SSBD) needs the firmware's cooperation Xenith does not use yet, and
+            // WORKAROUND_3 belongs to CPUs Xenith does not mitigate: not supported.
             let r = match fid {
-                smccc::SMCCC_VERSION | smccc::SMCCC_ARCH_FEATURES => smccc::SMCCC_RET_SUCCESS,
+                smccc::SMCCC_ARCH_WORKAROUND_1 if needs_bp_hardening() => smccc::SMCCC_RET_SUCCESS,
                 _ => smccc::SMCCC_RET_NOT_SUPPORTED,
             };
             ret(regs, r);
         }
+        // No return value, as on Xen: these are barriers, and a TCG/virtual CPU has nothing
+        // more to flush than the exit itself did.
+        SmcccCall::ArchWorkaround1 | SmcccCall::ArchWorkaround3 => {}
         SmcccCall::Psci(p) => return psci(dom, v, regs, p, aarch64),
+        // Xen's hypervisor service calls (xen/arch/arm/vsmc.c): guests identify Xen by its UID.
+        SmcccCall::HypCallUid => {
+            for (r, w) in regs.x.iter_mut().zip(smccc::XEN_SMCCC_UID) {
+                *r = u64::from(w);
+            }
+        }
+        SmcccCall::HypCallCount => regs.x[0] = u64::from(smccc::XEN_SMCCC_FUNCTION_COUNT),
+        SmcccCall::HypRevision => {
+            regs.x[0] = u64::from(smccc::XEN_SMCCC_MAJOR_REVISION);
+            regs.x[1] = u64::from(smccc::XEN_SMCCC_MINOR_REVISION);
+        }
         _ => ret(regs, smccc::SMCCC_RET_NOT_SUPPORTED),
     }
     Next::Continue
+}
+
+/// Whether this CPU is one Xen hardens against Spectre v2 by invalidating the branch predictor
+/// (Xen's `ARM_HARDEN_BRANCH_PREDICTOR` list: Cortex-A57, A72, A73, A75 and Arm's A15/A17).
+fn needs_bp_hardening() -> bool {
+    use aarch64_cpu::registers::{Readable, MIDR_EL1};
+    const ARM_IMPLEMENTER: u64 = 0x41;
+    const PARTS: [u64; 6] = [0xd07, 0xd08, 0xd09, 0xd0a, 0xc0f, 0xc0e];
+    let midr = MIDR_EL1.get();
+    (midr >> 24) & 0xff == ARM_IMPLEMENTER && PARTS.contains(&((midr >> 4) & 0xfff))
 }
 
 fn psci(dom: &Domain, v: &Vcpu, regs: &mut GuestRegs, call: PsciCall, aarch64: bool) -> Next {

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 /// Xenith's own command line (`/chosen/xen,xen-bootargs`). QEMU 7.2's DT has no `serial0`
 /// alias, so the UART is named by path, as for Debian's Xen in `shared/reference/`.
 pub const XEN_BOOTARGS: &str = "console=dtuart dtuart=/pl011@9000000 dom0_mem=512M loglvl=all";
-/// dom0 Linux under Xenith (`/chosen/xen,dom0-bootargs`): the console is the UART Xenith gives
-/// dom0 (`ttyAMA0`); `earlycon` finds it through dom0's `/chosen/stdout-path`.
-pub const DOM0_BOOTARGS: &str = "console=ttyAMA0 earlycon rdinit=/init panic=-1";
+/// dom0 Linux under Xenith (`/chosen/xen,dom0-bootargs`), as under Xen: the console is hvc0
+/// (Xen's console_io hypercall), `earlycon=xen` the same from the first line.
+pub const DOM0_BOOTARGS: &str = "console=hvc0 earlycon=xen rdinit=/init panic=-1";
 /// A bare-metal test guest as dom0's kernel: `xenith` in its `/chosen/bootargs` enables the
 /// checks that only hold under a hypervisor (tests/guests/src/lib.rs).
 pub const GUEST_BOOTARGS: &str = "xenith";

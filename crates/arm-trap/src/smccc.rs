@@ -58,12 +58,19 @@ pub const ARM_SMCCC_STANDARD_CALL_COUNT: u32 = 0x8400_ff00;
 pub const ARM_SMCCC_STANDARD_CALL_UID: u32 = 0x8400_ff01;
 /// Standard Service Call Revision.
 pub const ARM_SMCCC_STANDARD_REVISION: u32 = 0x8400_ff03;
-/// Vendor hypervisor service Call Count.
+/// Vendor hypervisor service Call Count (owner 6; KVM's service, not Xen's).
 pub const ARM_SMCCC_VENDOR_HYP_CALL_COUNT: u32 = 0x8600_ff00;
 /// Vendor hypervisor service Call UID (`ARM_SMCCC_VENDOR_HYP_CALL_UID_FUNC_ID`).
 pub const ARM_SMCCC_VENDOR_HYP_CALL_UID: u32 = 0x8600_ff01;
 /// Vendor hypervisor service Revision.
 pub const ARM_SMCCC_VENDOR_HYP_REVISION: u32 = 0x8600_ff03;
+/// Standard hypervisor service Call Count: `ARM_SMCCC_CALL_COUNT_FID(HYPERVISOR)` in Xen's
+/// `xen/arch/arm/include/asm/smccc.h` (owner 5), where Xen answers with its UID.
+pub const ARM_SMCCC_HYP_CALL_COUNT: u32 = 0x8500_ff00;
+/// Standard hypervisor service Call UID (`ARM_SMCCC_CALL_UID_FID(HYPERVISOR)`).
+pub const ARM_SMCCC_HYP_CALL_UID: u32 = 0x8500_ff01;
+/// Standard hypervisor service Revision (`ARM_SMCCC_REVISION_FID(HYPERVISOR)`).
+pub const ARM_SMCCC_HYP_REVISION: u32 = 0x8500_ff03;
 
 /// Xen's hypervisor-service UID (`XEN_SMCCC_UID` in `xen/include/public/arch-arm/smccc.h`:
 /// `XEN_DEFINE_UUID(0xa71812dc, 0xc698, 0x4369, 0x9acf, 0x79, 0xd1, 0x8d, 0xde, 0xe6, 0x67)`),
@@ -277,11 +284,11 @@ pub enum SmcccCall {
     StandardCallUid,
     /// Standard service revision.
     StandardRevision,
-    /// Vendor hypervisor service call count.
+    /// Hypervisor service call count (owner 5, where Xen answers).
     HypCallCount,
-    /// Vendor hypervisor service call UID (Xen answers [`XEN_SMCCC_UID`]).
+    /// Hypervisor service call UID (Xen answers [`XEN_SMCCC_UID`]).
     HypCallUid,
-    /// Vendor hypervisor service revision.
+    /// Hypervisor service revision.
     HypRevision,
     /// A PSCI call.
     Psci(PsciCall),
@@ -325,9 +332,9 @@ pub const fn decode_smccc(regs: [u64; 4], is_64bit_caller: bool) -> SmcccCall {
         ARM_SMCCC_STANDARD_CALL_COUNT => SmcccCall::StandardCallCount,
         ARM_SMCCC_STANDARD_CALL_UID => SmcccCall::StandardCallUid,
         ARM_SMCCC_STANDARD_REVISION => SmcccCall::StandardRevision,
-        ARM_SMCCC_VENDOR_HYP_CALL_COUNT => SmcccCall::HypCallCount,
-        ARM_SMCCC_VENDOR_HYP_CALL_UID => SmcccCall::HypCallUid,
-        ARM_SMCCC_VENDOR_HYP_REVISION => SmcccCall::HypRevision,
+        ARM_SMCCC_HYP_CALL_COUNT => SmcccCall::HypCallCount,
+        ARM_SMCCC_HYP_CALL_UID => SmcccCall::HypCallUid,
+        ARM_SMCCC_HYP_REVISION => SmcccCall::HypRevision,
         _ => match decode_psci(fid, a1, a2, a3) {
             Some(p) => SmcccCall::Psci(p),
             None => SmcccCall::Unknown(fid),
@@ -447,17 +454,23 @@ mod tests {
             decode_smccc([0x8000_3fff, 0, 0, 0], true),
             SmcccCall::ArchWorkaround3
         );
+        // Xen's UID lives in the standard hypervisor service (owner 5), as real Xen 4.17
+        // answers on QEMU; the vendor-hypervisor range (owner 6, KVM's) is not Xen's.
         assert_eq!(
-            decode_smccc([0x8600_ff01, 0, 0, 0], true),
+            decode_smccc([0x8500_ff01, 0, 0, 0], true),
             SmcccCall::HypCallUid
         );
         assert_eq!(
-            decode_smccc([0x8600_ff00, 0, 0, 0], true),
+            decode_smccc([0x8500_ff00, 0, 0, 0], true),
             SmcccCall::HypCallCount
         );
         assert_eq!(
-            decode_smccc([0x8600_ff03, 0, 0, 0], true),
+            decode_smccc([0x8500_ff03, 0, 0, 0], true),
             SmcccCall::HypRevision
+        );
+        assert_eq!(
+            decode_smccc([0x8600_ff01, 0, 0, 0], true),
+            SmcccCall::Unknown(0x8600_ff01)
         );
         assert_eq!(
             decode_smccc([0x8400_ff01, 0, 0, 0], true),

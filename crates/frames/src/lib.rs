@@ -71,6 +71,11 @@ impl FrameAllocator {
         self.free
     }
 
+    /// One past the last managed frame number (physical address / 4 KiB).
+    pub fn end_frame(&self) -> u64 {
+        self.base.0 / PAGE_SIZE + self.nr_frames as u64
+    }
+
     /// Frames managed (free or not).
     pub fn total_frames(&self) -> usize {
         self.nr_frames

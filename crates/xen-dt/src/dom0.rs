@@ -91,6 +91,42 @@ pub struct Dom0Config {
     /// GICv3 only: the redistributor region for dom0's vCPUs (at least `nr_vcpus * 128K`);
     /// `None` advertises the host's redistributor regions, as Xen does.
     pub gic_v3_redist: Option<Region<Pa>>,
+    /// The `/hypervisor` node telling dom0 it runs on Xen, if the guest interface is offered.
+    pub xen: Option<XenNode>,
+}
+
+/// What the `/hypervisor` node says (Linux `Documentation/devicetree/bindings/arm/xen.txt`,
+/// Xen's `make_hypervisor_node`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XenNode {
+    /// Xen version in the first compatible string, e.g. "4.17" gives `xen,xen-4.17`.
+    pub version: String,
+    /// Guest-physical region where the guest maps its grant-table frames (first `reg` entry).
+    pub gnttab: Region<Pa>,
+    /// Extended regions: unused guest-physical space the guest may use for foreign and grant
+    /// mappings (the other `reg` entries).
+    pub extended: Vec<Region<Pa>>,
+    /// The event-channel upcall PPI (INTID 16..=31).
+    pub evtchn_ppi: u32,
+}
+
+/// Xen's `make_hypervisor_node`: compatible, `reg` (grant table then extended regions) and the
+/// event-channel PPI (`<1 n 0xf08>` as Xen 4.17 writes it on QEMU virt).
+fn make_hypervisor_node(x: &XenNode, ac: u32, sc: u32, gic_phandle: u32) -> Result<Node, Error> {
+    if !(16..32).contains(&x.evtchn_ppi) {
+        return Err(arg(format!("event-channel PPI {} is not a PPI", x.evtchn_ppi)));
+    }
+    let mut n = Node::new("hypervisor");
+    let compat = format!("xen,xen-{}", x.version);
+    n.set_prop_strs("compatible", &[compat.as_str(), "xen,xen"]);
+    let regs: Vec<(u64, u64)> = core::iter::once(&x.gnttab)
+        .chain(x.extended.iter())
+        .map(|r| (r.start.0, r.size))
+        .collect();
+    n.set_prop("reg", encode_reg(ac, sc, &regs));
+    n.set_prop_cells("interrupts", &[1, x.evtchn_ppi - 16, 0xf08]);
+    n.set_prop_u32("interrupt-parent", gic_phandle);
+    Ok(n)
 }
 
 /// What dom0 gets direct access to.
@@ -275,6 +311,10 @@ pub fn build_dom0_tree(
     edit_chosen(&mut t, cfg, vuart_name.as_deref())?;
     edit_aliases(&mut t, host, uart_idx.as_deref(), vuart_name.as_deref());
 
+    if let Some(x) = &cfg.xen {
+        t.root
+            .add_child(make_hypervisor_node(x, root_ac, root_sc, gic_phandle)?);
+    }
     t.root.add_child(make_psci_node());
     t.root
         .add_child(make_cpus_node(host_cpus.as_ref(), cfg.nr_vcpus)?);

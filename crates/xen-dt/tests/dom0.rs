@@ -22,6 +22,7 @@ fn cfg() -> Dom0Config {
         initrd: Some(Region::new(Pa(0x6820_0000), 0x14_3983)),
         vuart: None,
         gic_v3_redist: None,
+        xen: None,
     }
 }
 
@@ -33,6 +34,7 @@ fn cfg_v3() -> Dom0Config {
             spi: 33,
         }),
         gic_v3_redist: Some(Region::new(Pa(0x80a_0000), 2 * 0x2_0000)),
+        xen: None,
         ..cfg()
     }
 }
@@ -212,6 +214,7 @@ fn many_vcpus_and_banks() {
             Region::new(Pa(0x8000_0000), 0x1000_0000),
         ],
         gic_v3_redist: Some(Region::new(Pa(0x80a_0000), 18 * 0x2_0000)),
+        xen: None,
         initrd: None,
         bootargs: String::new(),
         ..cfg_v3()
@@ -240,6 +243,7 @@ fn many_vcpus_and_banks() {
     // Too small a redistributor region, no vCPUs, no memory: errors.
     let small = Dom0Config {
         gic_v3_redist: Some(Region::new(Pa(0x80a_0000), 0x2_0000)),
+        xen: None,
         ..c.clone()
     };
     assert!(matches!(
@@ -273,6 +277,7 @@ fn gicv3_host_redistributors_without_cfg() {
     let info = parse_host(&host).unwrap();
     let c = Dom0Config {
         gic_v3_redist: None,
+        xen: None,
         vuart: None,
         ..cfg_v3()
     };
@@ -324,6 +329,7 @@ fn nested_bus_translation_and_removal() {
     let c = Dom0Config {
         vuart: None,
         gic_v3_redist: None,
+        xen: None,
         ..cfg()
     };
     let (t, pt) = build_dom0_tree(&host, &info, &c).unwrap();
@@ -374,4 +380,34 @@ fn corrupted_host_never_panics() {
             }
         }
     }
+}
+
+#[test]
+fn hypervisor_node_as_xen_writes_it() {
+    let host = host_with_modules(GICV2);
+    let info = parse_host(&host).unwrap();
+    let mut cfg = cfg();
+    cfg.xen = Some(xen_dt::dom0::XenNode {
+        version: "4.17".into(),
+        gnttab: Region::new(Pa(0x4020_0000), 0x4_0000),
+        extended: vec![
+            Region::new(Pa(0x4040_0000), 0x1fc0_0000),
+            Region::new(Pa(0x8000_0000), 0x4000_0000),
+        ],
+        evtchn_ppi: 16,
+    });
+    let (t, _) = build_dom0_tree(&host, &info, &cfg).unwrap();
+    let h = t.node("/hypervisor").expect("hypervisor node");
+    let compat: Vec<&str> = h.prop_strs("compatible").collect();
+    assert_eq!(compat, ["xen,xen-4.17", "xen,xen"]);
+    // The values real Xen 4.17 gave dom0 on this machine (shared/reference).
+    assert_eq!(
+        h.prop_cells("reg").unwrap(),
+        [0, 0x4020_0000, 0, 0x4_0000, 0, 0x4040_0000, 0, 0x1fc0_0000, 0, 0x8000_0000, 0, 0x4000_0000]
+    );
+    assert_eq!(h.prop_cells("interrupts").unwrap(), [1, 0, 0xf08]);
+    let gic = h.prop_u32("interrupt-parent").unwrap();
+    assert!(t.find_by_phandle(gic).unwrap().has_prop("interrupt-controller"));
+    cfg.xen.as_mut().unwrap().evtchn_ppi = 40;
+    assert!(build_dom0_tree(&host, &info, &cfg).is_err());
 }

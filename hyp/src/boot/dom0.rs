@@ -14,10 +14,11 @@ use alloc::vec::Vec;
 use spin::Mutex;
 use stage2::{MemType, Perm, Stage2};
 use vgic::{GicVersion, Vgic, VgicConfig};
-use xen_dt::dom0::{build_dom0, Dom0Config, VuartConfig};
+use crate::xen::XenState;
+use xen_dt::dom0::{build_dom0, Dom0Config, VuartConfig, XenNode};
 use xen_dt::host::{CmdLine, GicInfo, HostInfo};
 use xen_dt::tree::Tree;
-use xenith_core::vpl011::{Vpl011, VPL011_SIZE};
+use xenith_core::vpl011::Vpl011;
 use xenith_core::vpsci::{self, Power, StartInfo};
 
 /// dom0's memory when the command line has no `dom0_mem=`.
@@ -35,8 +36,67 @@ fn read_u64(pa: Pa) -> u64 {
     u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
+/// Grant-table frames dom0 may map (Xen's default `gnttab_max_frames`).
+const GNTTAB_REGION_SIZE: u64 = crate::xen::GNTTAB_MAX_FRAMES as u64 * PAGE_SIZE;
+/// Extended regions smaller than this are not worth advertising (Xen's 64 MiB minimum).
+const EXT_REGION_MIN: u64 = 64 << 20;
+
+/// The `/hypervisor` node for dom0, as Xen 4.17 builds it for a direct-mapped dom0: the grant
+/// table over Xenith's own image (guest-physical space dom0 does not have), extended regions
+/// over the host RAM dom0 was not given, and the first PPI the hardware does not use for the
+/// event-channel upcall.
+fn xen_node(info: &HostInfo, dom0_ram: Region<Pa>, xenith_base: Pa) -> XenNode {
+    let gnttab = Region::new(xenith_base, GNTTAB_REGION_SIZE);
+    let reserved = Region::new(
+        Pa(xenith_base.0 & !(SZ_2M - 1)),
+        (xenith_base.0 & (SZ_2M - 1)) + GNTTAB_REGION_SIZE,
+    );
+    let mut extended = Vec::new();
+    for bank in &info.memory {
+        let mut pieces = alloc::vec![*bank];
+        for hole in [dom0_ram, reserved] {
+            pieces = pieces.into_iter().flat_map(|p| subtract(p, hole)).collect();
+        }
+        for p in pieces {
+            let start = p.start.align_up(SZ_2M).unwrap_or(p.start);
+            let end = p.end().map_or(start, |e| e.align_down(SZ_2M));
+            if let Some(len) = end.offset_from(start) {
+                if len >= EXT_REGION_MIN {
+                    extended.push(Region::new(start, len));
+                }
+            }
+        }
+    }
+    let used: Vec<u32> = info.timer.irqs.iter().flatten().copied().chain([info.gic.maint_irq()]).collect();
+    let evtchn_ppi = (16..32).find(|p| !used.contains(p)).unwrap_or(31);
+    XenNode { version: String::from("4.17"), gnttab, extended, evtchn_ppi }
+}
+
+/// `a` without the part covered by `b` (zero, one or two pieces).
+fn subtract(a: Region<Pa>, b: Region<Pa>) -> Vec<Region<Pa>> {
+    let (a0, a1) = (a.start.0, a.start.0.saturating_add(a.size));
+    let (b0, b1) = (b.start.0, b.start.0.saturating_add(b.size));
+    if b1 <= a0 || b0 >= a1 {
+        return alloc::vec![a];
+    }
+    let mut v = Vec::new();
+    if b0 > a0 {
+        v.push(Region::new(Pa(a0), b0 - a0));
+    }
+    if b1 < a1 {
+        v.push(Region::new(Pa(b1), a1 - b1));
+    }
+    v
+}
+
 /// Builds dom0 and makes its vCPU 0 runnable.
-pub fn build(tree: &Tree, info: &HostInfo, cmd: &CmdLine, npcpus: usize) -> Result<(), String> {
+pub fn build(
+    tree: &Tree,
+    info: &HostInfo,
+    cmd: &CmdLine,
+    npcpus: usize,
+    xenith_base: Pa,
+) -> Result<(), String> {
     let kernel = info.kernel().ok_or(
         "no dom0 kernel: the host DT needs a /chosen/module@... node with compatible \
          \"multiboot,kernel\", \"multiboot,module\"",
@@ -108,14 +168,9 @@ pub fn build(tree: &Tree, info: &HostInfo, cmd: &CmdLine, npcpus: usize) -> Resu
     }
 
     // The device tree.
-    let uart = info.uart.as_ref();
-    let vuart_cfg = uart.and_then(|u| {
-        u.spi.map(|spi| VuartConfig {
-            base: u.base,
-            size: VPL011_SIZE,
-            spi,
-        })
-    });
+    // dom0 runs on the Xen interface (hvc0 through console_io), as on Xen: no emulated UART.
+    let xen_node = xen_node(info, ram, xenith_base);
+    let vuart_cfg: Option<VuartConfig> = None;
     let (redist_region, version) = match &info.gic {
         GicInfo::V2 { .. } => (None, GicVersion::V2),
         GicInfo::V3 { redist, .. } => {
@@ -137,6 +192,7 @@ pub fn build(tree: &Tree, info: &HostInfo, cmd: &CmdLine, npcpus: usize) -> Resu
             .map(|(at, r)| Region::new(*at, r.region.size)),
         vuart: vuart_cfg,
         gic_v3_redist: redist_region,
+        xen: Some(xen_node.clone()),
     };
     let dt = build_dom0(tree, info, &cfg).map_err(|e| format!("dom0 device tree: {e:?}"))?;
     if dt.dtb.len() as u64 > SZ_2M {
@@ -235,6 +291,11 @@ pub fn build(tree: &Tree, info: &HostInfo, cmd: &CmdLine, npcpus: usize) -> Resu
         mmio,
         vcpus,
         cntvoff: crate::arch::sysreg::read!(cntpct_el0),
+        ram_bytes: mem,
+        xen: Some(
+            XenState::new(nr_vcpus as usize, xen_node.evtchn_ppi, 0)
+                .ok_or("out of memory for dom0's shared_info")?,
+        ),
     };
     crate::info!(
         "dom0: {} MiB RAM at {base}, {nr_vcpus} vCPUs, kernel at {kernel_at}, initrd {}, DT at {dtb_at} ({} bytes), {} pass-through regions, {} SPIs",

@@ -28,6 +28,14 @@ extern "C" {
     static _image_end: u8;
 }
 
+/// Xenith's command line (`xen,xen-bootargs`), for XENVER_commandline.
+static CMDLINE: spin::Once<alloc::string::String> = spin::Once::new();
+
+/// Xenith's command line.
+pub fn xen_cmdline() -> &'static str {
+    CMDLINE.get().map_or("", |s| s.as_str())
+}
+
 /// The MPIDR affinity bits (Aff3, Aff2, Aff1, Aff0).
 const MPIDR_AFF_MASK: u64 = 0xff_00ff_ffff;
 
@@ -162,6 +170,7 @@ pub fn primary(dtb: Pa) -> ! {
     // SAFETY: the UART named by the host DT's stdout-path, device memory in the identity map;
     // Xenith removes it from dom0's DT so nothing else drives it.
     console::init(unsafe { Pl011::new(uart) });
+    CMDLINE.call_once(|| alloc::string::String::from(info.xen_cmdline()));
     let cmd = parse_cmdline(info.xen_cmdline());
     let level = |l: Option<LogLevel>, default: u8| {
         l.map_or(default, |l| match l {
@@ -267,7 +276,7 @@ pub fn primary(dtb: Pa) -> ! {
     }
     info!("{online} pCPUs online");
 
-    if let Err(e) = dom0::build(&tree, &info, &cmd, online) {
+    if let Err(e) = dom0::build(&tree, &info, &cmd, online, Pa(img_start)) {
         fatal(format_args!("cannot build dom0: {e}"));
     }
     drop(tree);

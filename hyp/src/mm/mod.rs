@@ -51,6 +51,11 @@ pub fn free_frames(pa: Pa, count: usize) {
     }
 }
 
+/// One past the highest RAM frame number (XENMEM_maximum_ram_page).
+pub fn max_ram_page() -> u64 {
+    FRAMES.lock().as_ref().map_or(0, |f| f.end_frame())
+}
+
 /// Frames free now.
 pub fn free_frame_count() -> usize {
     FRAMES.lock().as_ref().map_or(0, |f| f.free_frames())

@@ -59,6 +59,26 @@ pub fn wait_for_interrupt() {
     unsafe { core::arch::asm!("dsb sy", "wfi", options(nomem, nostack)) };
 }
 
+/// Nanoseconds since the system counter started (Xen's system time on Arm).
+pub fn time_ns() -> u64 {
+    let cnt = sysreg::read!(cntpct_el0);
+    let freq = sysreg::read!(cntfrq_el0).max(1);
+    ((u128::from(cnt) * 1_000_000_000) / u128::from(freq)) as u64
+}
+
+/// TLB maintenance for guest translations.
+pub mod tlb {
+    /// Invalidates every stage-1 and stage-2 translation of the VMID loaded in VTTBR_EL2, on
+    /// every pCPU (inner shareable), after a stage-2 change.
+    pub fn flush_guest_all() {
+        // SAFETY: TLB invalidation only drops cached translations of the current VMID; the
+        // barriers make the preceding table writes visible to the walkers first.
+        unsafe {
+            core::arch::asm!("dsb ishst", "tlbi vmalls12e1is", "dsb ish", "isb", options(nostack));
+        }
+    }
+}
+
 /// Spins forever with low power: the end of a pCPU that has nothing left to do.
 pub fn halt() -> ! {
     loop {

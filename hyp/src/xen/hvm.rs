@@ -1,0 +1,79 @@
+//! `hvm_op` (HVM params: the toolstack's way to tell a guest where its xenstore and console
+//! rings are) and `platform_op` (dom0 setting the wallclock).
+
+use super::hypercall::Outcome;
+use super::HVM_NR_PARAMS;
+use crate::domain::{Domain, Vcpu};
+use crate::guestmem;
+use crate::vcpu::Next;
+use core::sync::atomic::{AtomicU32, Ordering};
+use xen_abi::errno::*;
+use xen_abi::hvm::*;
+use xen_abi::platform::*;
+use xen_abi::xen::DOMID_SELF;
+
+fn err(e: u32) -> Outcome {
+    (-(i64::from(e)), Next::Continue)
+}
+
+/// `hvm_op(HVMOP_set_param / HVMOP_get_param, xen_hvm_param *)` (Xen's arch/arm/hvm.c).
+pub fn hvm_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+    let (op, arg) = (a[0] as u32, a[1]);
+    if op != HVMOP_set_param && op != HVMOP_get_param {
+        return err(XEN_ENOSYS);
+    }
+    let Ok(mut p) = guestmem::read::<xen_hvm_param>(dom, arg) else { return err(XEN_EFAULT) };
+    if p.index as usize >= HVM_NR_PARAMS {
+        return err(XEN_EINVAL);
+    }
+    let target = if p.domid == DOMID_SELF || p.domid == dom.id {
+        None
+    } else if dom.id == 0 {
+        Some(p.domid)
+    } else {
+        return err(XEN_EPERM);
+    };
+    let d = match target {
+        None => None,
+        Some(id) => match crate::domain::get(id) {
+            Some(d) => Some(d),
+            None => return err(XEN_ESRCH),
+        },
+    };
+    let d: &Domain = d.as_deref().unwrap_or(dom);
+    let Some(x) = d.xen.as_ref() else { return err(XEN_EINVAL) };
+    let mut params = x.hvm_params.lock();
+    if op == HVMOP_set_param {
+        params[p.index as usize] = p.value;
+        (0, Next::Continue)
+    } else {
+        p.value = params[p.index as usize];
+        drop(params);
+        match guestmem::write(dom, arg, &p) {
+            Ok(()) => (0, Next::Continue),
+            Err(_) => err(XEN_EFAULT),
+        }
+    }
+}
+
+/// Wallclock seconds and nanoseconds at system time 0, as dom0 last set them.
+static WALLCLOCK_VERSION: AtomicU32 = AtomicU32::new(0);
+
+/// `platform_op(xen_platform_op *)`: dom0 only; XENPF_settime64 sets the wallclock other
+/// domains see in shared_info.
+pub fn platform_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+    if dom.id != 0 {
+        return err(XEN_EPERM);
+    }
+    let Ok(op) = guestmem::read::<xen_platform_op>(dom, a[0]) else { return err(XEN_EFAULT) };
+    if op.interface_version != XENPF_INTERFACE_VERSION {
+        return err(XEN_EACCES);
+    }
+    match op.cmd {
+        XENPF_settime64 => {
+            WALLCLOCK_VERSION.fetch_add(2, Ordering::Relaxed);
+            (0, Next::Continue)
+        }
+        _ => err(XEN_ENOSYS),
+    }
+}

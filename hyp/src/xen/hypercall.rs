@@ -1,0 +1,445 @@
+//! `HVC #0xEA1`: the Xen hypercall ABI on Arm (public/arch-arm.h): number in x16, arguments in
+//! x0-x4, result in x0. One table of handlers (CONVENTIONS.md §9, Xen's `hypercall-defs.c` ARM
+//! column); each reads its arguments, copies guest structures through `guestmem`, and returns a
+//! value or a Xen errno. Unknown numbers answer -ENOSYS, as Xen does.
+
+use super::{raise_upcall, remap_page, XenState, XEN_MAJOR, XEN_MINOR};
+use crate::arch::GuestRegs;
+use crate::domain::{Domain, Vcpu};
+use crate::guestmem;
+use crate::vcpu::Next;
+use addr::{Ipa, PAGE_SIZE};
+use core::sync::atomic::Ordering;
+use xen_abi::errno::*;
+use xen_abi::features::*;
+use xen_abi::hypercall::*;
+use xen_abi::memory::*;
+use xen_abi::sched::*;
+use xen_abi::vcpu::*;
+use xen_abi::version::*;
+use xen_abi::xen::*;
+
+/// What a handler returns: the value for x0 (already an errno when negative) and what the
+/// vCPU does next.
+pub type Outcome = (i64, Next);
+
+type Handler = fn(&Domain, &Vcpu, &[u64; 5]) -> Outcome;
+
+fn err(e: u32) -> Outcome {
+    (-(i64::from(e)), Next::Continue)
+}
+
+fn ok(v: i64) -> Outcome {
+    (v, Next::Continue)
+}
+
+/// The hypercall table: (number, handler). Numbers not here answer -ENOSYS.
+const HYPERCALLS: &[(u64, Handler)] = &[
+    (__HYPERVISOR_xen_version, xen_version),
+    (__HYPERVISOR_console_io, console_io),
+    (__HYPERVISOR_memory_op, memory_op),
+    (__HYPERVISOR_vcpu_op, vcpu_op),
+    (__HYPERVISOR_sched_op, sched_op),
+    (__HYPERVISOR_event_channel_op, super::event::event_channel_op),
+    (__HYPERVISOR_grant_table_op, super::gnttab::grant_table_op),
+    (__HYPERVISOR_hvm_op, super::hvm::hvm_op),
+    (__HYPERVISOR_physdev_op, physdev_op),
+    (__HYPERVISOR_platform_op, super::hvm::platform_op),
+    (__HYPERVISOR_vm_assist, vm_assist),
+    (__HYPERVISOR_multicall, multicall),
+];
+
+/// Handles the hypercall in `regs` for vCPU `v` of `dom`.
+pub fn dispatch(dom: &Domain, v: &Vcpu, regs: &mut GuestRegs) -> Next {
+    if dom.xen.is_none() {
+        regs.x[0] = neg(XEN_ENOSYS);
+        return Next::Continue;
+    }
+    let nr = regs.x[16];
+    let args = [regs.x[0], regs.x[1], regs.x[2], regs.x[3], regs.x[4]];
+    let (ret, next) = call(dom, v, nr, &args);
+    regs.x[0] = ret as u64;
+    next
+}
+
+fn call(dom: &Domain, v: &Vcpu, nr: u64, args: &[u64; 5]) -> Outcome {
+    match HYPERCALLS.iter().find(|(n, _)| *n == nr) {
+        Some((_, h)) => h(dom, v, args),
+        None => err(XEN_ENOSYS),
+    }
+}
+
+/// `multicall(entries, nr)`: each entry's result is written back; a blocking call ends the batch.
+fn multicall(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
+    let (list, nr) = (a[0], a[1] as u32);
+    let size = core::mem::size_of::<multicall_entry>() as u64;
+    for i in 0..u64::from(nr) {
+        let Some(at) = i.checked_mul(size).and_then(|o| list.checked_add(o)) else {
+            return err(XEN_EFAULT);
+        };
+        let Ok(mut e) = guestmem::read::<multicall_entry>(dom, at) else {
+            return err(XEN_EFAULT);
+        };
+        if e.op == __HYPERVISOR_multicall {
+            e.result = neg(XEN_EINVAL);
+        } else {
+            let args = [e.args[0], e.args[1], e.args[2], e.args[3], e.args[4]];
+            let (r, next) = call(dom, v, e.op, &args);
+            e.result = r as u64;
+            if guestmem::write(dom, at, &e).is_err() {
+                return err(XEN_EFAULT);
+            }
+            if next != Next::Continue {
+                return (0, next);
+            }
+            continue;
+        }
+        if guestmem::write(dom, at, &e).is_err() {
+            return err(XEN_EFAULT);
+        }
+    }
+    ok(0)
+}
+
+fn copy_str_out(dom: &Domain, va: u64, s: &str, size: usize) -> Outcome {
+    let mut buf = [0u8; 1024];
+    let n = s.len().min(size - 1).min(buf.len() - 1);
+    buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+    match guestmem::write_bytes(dom, va, &buf[..size.min(buf.len())]) {
+        Ok(()) => ok(0),
+        Err(_) => err(XEN_EFAULT),
+    }
+}
+
+/// Xen's extraversion for Xenith.
+const EXTRAVERSION: &str = ".0-xenith";
+
+fn xen_version(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+    let (cmd, arg) = (a[0] as u32, a[1]);
+    match cmd {
+        XENVER_version => ok(i64::from((XEN_MAJOR << 16) | XEN_MINOR)),
+        XENVER_extraversion => copy_str_out(dom, arg, EXTRAVERSION, XEN_EXTRAVERSION_LEN),
+        XENVER_capabilities => {
+            copy_str_out(dom, arg, "xen-3.0-aarch64 xen-3.0-armv7l ", XEN_CAPABILITIES_INFO_LEN)
+        }
+        XENVER_changeset => copy_str_out(dom, arg, crate::VERSION, XEN_CHANGESET_INFO_LEN),
+        XENVER_commandline => {
+            let line = if dom.id == 0 { crate::boot::xen_cmdline() } else { "<denied>" };
+            copy_str_out(dom, arg, line, 1024)
+        }
+        XENVER_compile_info => {
+            let mut ci = xen_version_compile_info();
+            ci.compiler[..5].copy_from_slice(b"rustc");
+            match guestmem::write(dom, arg, &ci) {
+                Ok(()) => ok(0),
+                Err(_) => err(XEN_EFAULT),
+            }
+        }
+        XENVER_platform_parameters => {
+            let p = xen_platform_parameters { virt_start: 0 };
+            match guestmem::write(dom, arg, &p) {
+                Ok(()) => ok(0),
+                Err(_) => err(XEN_EFAULT),
+            }
+        }
+        XENVER_get_features => {
+            let Ok(mut fi) = guestmem::read::<xen_feature_info>(dom, arg) else {
+                return err(XEN_EFAULT);
+            };
+            if fi.submap_idx != 0 {
+                return err(XEN_EINVAL);
+            }
+            // As Xen 4.17 (common/kernel.c) answers an Arm domain: auto-translated, SMCCC,
+            // direct-mapped for dom0, and XENFEAT_dom0 for the hardware domain.
+            let mut m = (1 << XENFEAT_memory_op_vnode_supported)
+                | (1 << XENFEAT_writable_page_tables)
+                | (1 << XENFEAT_auto_translated_physmap)
+                | (1 << XENFEAT_ARM_SMCCC_supported);
+            if dom.id == 0 {
+                m |= (1 << XENFEAT_dom0) | (1 << XENFEAT_direct_mapped);
+            } else {
+                m |= 1 << XENFEAT_not_direct_mapped;
+            }
+            fi.submap = m;
+            match guestmem::write(dom, arg, &fi) {
+                Ok(()) => ok(0),
+                Err(_) => err(XEN_EFAULT),
+            }
+        }
+        XENVER_pagesize => {
+            if arg != 0 {
+                err(XEN_EINVAL)
+            } else {
+                ok(PAGE_SIZE as i64)
+            }
+        }
+        XENVER_guest_handle => match guestmem::write(dom, arg, &[0u8; 16]) {
+            Ok(()) => ok(0),
+            Err(_) => err(XEN_EFAULT),
+        },
+        _ => err(XEN_ENOSYS),
+    }
+}
+
+fn xen_version_compile_info() -> xen_compile_info {
+    xen_compile_info {
+        compiler: [0; 64],
+        compile_by: [0; 16],
+        compile_domain: [0; 32],
+        compile_date: [0; 32],
+    }
+}
+
+/// `console_io(cmd, count, buffer)`: dom0 writes straight to the serial line and reads the
+/// serial input ring (Xen's drivers/char/console.c).
+fn console_io(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+    let (cmd, count, buf) = (a[0] as u32, a[1] as u32, a[2]);
+    if dom.id != 0 {
+        return err(XEN_EPERM);
+    }
+    match cmd {
+        xen_abi::xen::CONSOLEIO_write => {
+            let mut chunk = [0u8; 128];
+            let mut done = 0u32;
+            while done < count {
+                let n = (count - done).min(chunk.len() as u32) as usize;
+                let Some(at) = buf.checked_add(u64::from(done)) else { return err(XEN_EFAULT) };
+                if guestmem::read_bytes(dom, at, &mut chunk[..n]).is_err() {
+                    return err(XEN_EFAULT);
+                }
+                crate::console::guest_write(&chunk[..n]);
+                done += n as u32;
+            }
+            ok(0)
+        }
+        xen_abi::xen::CONSOLEIO_read => {
+            if count > i32::MAX as u32 {
+                return err(XEN_E2BIG);
+            }
+            let mut chunk = [0u8; 128];
+            let mut done = 0u32;
+            while done < count {
+                let want = (count - done).min(chunk.len() as u32) as usize;
+                let n = crate::console::input_take(&mut chunk[..want]);
+                if n == 0 {
+                    break;
+                }
+                let Some(at) = buf.checked_add(u64::from(done)) else { return err(XEN_EFAULT) };
+                if guestmem::write_bytes(dom, at, &chunk[..n]).is_err() {
+                    return err(XEN_EFAULT);
+                }
+                done += n as u32;
+            }
+            if crate::console::release_rx() {
+                crate::irq::console_input();
+            }
+            ok(i64::from(done))
+        }
+        _ => err(XEN_ENOSYS),
+    }
+}
+
+/// Bits of `memory_op`'s command that are the command (xen/include/public/memory.h).
+const MEMOP_CMD_MASK: u64 = 0x3f;
+
+fn memory_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+    let (cmd, arg) = ((a[0] & MEMOP_CMD_MASK) as u32, a[1]);
+    let Some(x) = dom.xen.as_ref() else { return err(XEN_ENOSYS) };
+    match cmd {
+        XENMEM_add_to_physmap => {
+            let Ok(xatp) = guestmem::read::<xen_add_to_physmap>(dom, arg) else {
+                return err(XEN_EFAULT);
+            };
+            if xatp.domid != DOMID_SELF && xatp.domid != dom.id {
+                return err(XEN_ESRCH);
+            }
+            add_to_physmap(dom, x, xatp.space, xatp.idx, xatp.gpfn)
+        }
+        XENMEM_add_to_physmap_batch => {
+            let Ok(b) = guestmem::read::<xen_add_to_physmap_batch>(dom, arg) else {
+                return err(XEN_EFAULT);
+            };
+            if b.domid != DOMID_SELF && b.domid != dom.id {
+                return err(XEN_ESRCH);
+            }
+            for i in 0..u64::from(b.size) {
+                let (Ok(idx), Ok(gpfn)) = (
+                    guestmem::read::<u64>(dom, b.idxs.wrapping_add(8 * i)),
+                    guestmem::read::<u64>(dom, b.gpfns.wrapping_add(8 * i)),
+                ) else {
+                    return err(XEN_EFAULT);
+                };
+                let (r, _) = add_to_physmap(dom, x, u32::from(b.space), idx, gpfn);
+                if guestmem::write(dom, b.errs.wrapping_add(4 * i), &(r as i32)).is_err() {
+                    return err(XEN_EFAULT);
+                }
+            }
+            ok(0)
+        }
+        XENMEM_maximum_ram_page => ok(crate::mm::max_ram_page() as i64),
+        XENMEM_current_reservation | XENMEM_maximum_reservation => {
+            let Ok(domid) = guestmem::read::<u16>(dom, arg) else { return err(XEN_EFAULT) };
+            if domid != DOMID_SELF && domid != dom.id && dom.id != 0 {
+                return err(XEN_EPERM);
+            }
+            let target = if domid == DOMID_SELF { Some(dom.id) } else { Some(domid) };
+            match target.and_then(crate::domain::get) {
+                Some(d) => ok((d.ram_bytes / PAGE_SIZE) as i64),
+                None => err(XEN_ESRCH),
+            }
+        }
+        XENMEM_get_sharing_freed_pages | XENMEM_get_sharing_shared_pages => ok(0),
+        _ => err(XEN_ENOSYS),
+    }
+}
+
+fn add_to_physmap(dom: &Domain, x: &XenState, space: u32, idx: u64, gpfn: u64) -> Outcome {
+    let page = match space {
+        XENMAPSPACE_shared_info => {
+            if idx != 0 {
+                return err(XEN_EINVAL);
+            }
+            x.shared_info
+        }
+        XENMAPSPACE_grant_table => {
+            if idx & XENMAPIDX_grant_table_status != 0 {
+                return err(XEN_EINVAL);
+            }
+            match super::gnttab::frame(x, idx) {
+                Some(pa) => pa,
+                None => return err(XEN_EINVAL),
+            }
+        }
+        _ => return err(XEN_ENOSYS),
+    };
+    let ipa_ok = gpfn.checked_mul(PAGE_SIZE).is_some_and(|a| a < (1u64 << 40));
+    if !ipa_ok {
+        return err(XEN_EINVAL);
+    }
+    match remap_page(dom, gpfn, page) {
+        Ok(()) => ok(0),
+        Err(()) => err(XEN_ENOMEM),
+    }
+}
+
+fn vcpu_op(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
+    let (cmd, vcpuid, arg) = (a[0] as u32, a[1] as u32, a[2]);
+    let Some(target) = dom.vcpus.get(vcpuid as usize) else { return err(XEN_ENOENT) };
+    let Some(x) = dom.xen.as_ref() else { return err(XEN_ENOSYS) };
+    match cmd {
+        VCPUOP_register_vcpu_info => {
+            let Ok(info) = guestmem::read::<vcpu_register_vcpu_info>(dom, arg) else {
+                return err(XEN_EFAULT);
+            };
+            let size = core::mem::size_of::<vcpu_info>() as u64;
+            if u64::from(info.offset) > PAGE_SIZE - size || info.offset % 8 != 0 {
+                return err(XEN_ENXIO);
+            }
+            let slot = &x.vcpu_info_registered[vcpuid as usize];
+            if slot.load(Ordering::Acquire) {
+                return err(XEN_EINVAL);
+            }
+            let self_or_off = core::ptr::eq(target, v)
+                || *target.power.lock() == xenith_core::vpsci::Power::Off;
+            if !self_or_off {
+                return err(XEN_EINVAL);
+            }
+            let Some(page) = info
+                .mfn
+                .checked_mul(PAGE_SIZE)
+                .and_then(|ipa| guestmem::ipa_to_pa(dom, Ipa(ipa), true))
+            else {
+                return err(XEN_EINVAL);
+            };
+            let new = page.0 + u64::from(info.offset);
+            let old = x.vcpu_info[vcpuid as usize].load(Ordering::Acquire);
+            // SAFETY: `new` is inside a RAM page of this domain (checked above) with room for a
+            // vcpu_info; `old` is 0 or the vcpu_info it used so far (shared_info or RAM).
+            unsafe {
+                if old != 0 {
+                    core::ptr::copy(old as *const u8, new as *mut u8, size as usize);
+                } else {
+                    core::ptr::write_bytes(new as *mut u8, 0, size as usize);
+                }
+            }
+            x.vcpu_info[vcpuid as usize].store(new, Ordering::Release);
+            slot.store(true, Ordering::Release);
+            // Everything pending, so nothing is lost in the move (Xen's map_vcpu_info).
+            XenState::u64_at(new + VCPU_INFO_EVTCHN_PENDING_SEL_OFFSET as u64)
+                .store(u64::MAX, Ordering::Release);
+            XenState::u8_at(new).store(1, Ordering::Release);
+            raise_upcall(dom, vcpuid);
+            ok(0)
+        }
+        VCPUOP_register_runstate_memory_area => {
+            let Ok(area) = guestmem::read::<vcpu_register_runstate_memory_area>(dom, arg) else {
+                return err(XEN_EFAULT);
+            };
+            x.runstate[vcpuid as usize].store(area.addr, Ordering::Release);
+            let now = crate::arch::time_ns();
+            let rs = vcpu_runstate_info {
+                state: RUNSTATE_running,
+                _pad0: 0,
+                state_entry_time: now,
+                time: [now, 0, 0, 0],
+            };
+            // Xen ignores a bad address here: the area is just not updated.
+            let _ = guestmem::write(dom, area.addr, &rs);
+            ok(0)
+        }
+        _ => err(XEN_EINVAL),
+    }
+}
+
+fn sched_op(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
+    let (cmd, arg) = (a[0] as u32, a[1]);
+    match cmd {
+        SCHEDOP_yield => ok(0),
+        SCHEDOP_block => (0, Next::Block),
+        SCHEDOP_poll => {
+            let Ok(p) = guestmem::read::<sched_poll>(dom, arg) else { return err(XEN_EFAULT) };
+            if p.nr_ports > 128 {
+                return err(XEN_EINVAL);
+            }
+            (0, Next::Block)
+        }
+        SCHEDOP_shutdown => {
+            let Ok(s) = guestmem::read::<sched_shutdown>(dom, arg) else {
+                return err(XEN_EFAULT);
+            };
+            crate::info!("d{}v{}: SCHEDOP_shutdown reason {}", dom.id, v.id, s.reason);
+            if dom.id == 0 {
+                match s.reason {
+                    SHUTDOWN_reboot => crate::smp::system_reset(),
+                    SHUTDOWN_poweroff => crate::smp::system_off(),
+                    _ => {
+                        crate::info!("dom0 crashed or shut down (reason {}): stopping", s.reason);
+                        crate::smp::system_off()
+                    }
+                }
+            }
+            (0, Next::Off)
+        }
+        SCHEDOP_shutdown_code => {
+            let Ok(_s) = guestmem::read::<sched_shutdown>(dom, arg) else {
+                return err(XEN_EFAULT);
+            };
+            ok(0)
+        }
+        _ => err(XEN_ENOSYS),
+    }
+}
+
+/// Xen on Arm implements no physdev operation (xen/arch/arm/physdev.c).
+fn physdev_op(_dom: &Domain, _v: &Vcpu, _a: &[u64; 5]) -> Outcome {
+    err(XEN_ENOSYS)
+}
+
+fn vm_assist(_dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+    let (cmd, ty) = (a[0] as u32, a[1] as u32);
+    match (cmd, ty) {
+        (VMASST_CMD_enable | VMASST_CMD_disable, VMASST_TYPE_runstate_update_flag) => ok(0),
+        (VMASST_CMD_enable | VMASST_CMD_disable, _) => err(XEN_EINVAL),
+        _ => err(XEN_ENOSYS),
+    }
+}

@@ -1,0 +1,209 @@
+//! The Xen guest interface (Xen 4.17's ABI, `xen/include/public`): per-domain state (shared_info,
+//! vcpu_info, event channels, grant-table frames, HVM params) and the hypercalls that use it.
+//! Each hypercall is a register shim that copies guest structures through `guestmem` and calls
+//! a pure operation (the `evtchn` crate for event channels).
+
+#![allow(non_upper_case_globals)] // Xen's ABI names (CONVENTIONS.md §6)
+
+mod event;
+mod gnttab;
+mod hvm;
+pub mod hypercall;
+
+use crate::domain::Domain;
+use crate::vcpu::apply_effects;
+use addr::{Ipa, Pa, PAGE_SIZE};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use spin::Mutex;
+use vgic::Effects;
+use xen_abi::xen::{
+    SHARED_INFO_EVTCHN_MASK_OFFSET, SHARED_INFO_EVTCHN_PENDING_OFFSET,
+    VCPU_INFO_EVTCHN_PENDING_SEL_OFFSET,
+};
+
+/// Grant-table frames a domain may have (Xen's default `gnttab_max_frames`).
+pub const GNTTAB_MAX_FRAMES: usize = 64;
+/// Xen version Xenith presents.
+pub const XEN_MAJOR: u32 = 4;
+/// Minor version.
+pub const XEN_MINOR: u32 = 17;
+/// HVM params kept per domain (`HVM_NR_PARAMS` in Xen's `hvm/params.h`).
+pub const HVM_NR_PARAMS: usize = 39;
+
+/// A domain's grant table (v1): frames allocated on demand.
+pub struct Gnttab {
+    /// Host frames of the shared grant entries.
+    pub frames: Vec<Pa>,
+    /// Version the guest chose (1).
+    pub version: u32,
+}
+
+/// Xen-interface state of one domain.
+pub struct XenState {
+    /// The shared_info page (a Xenith frame, mapped into the guest where it asks).
+    pub shared_info: Pa,
+    /// Host address of each vCPU's vcpu_info (0: not registered; vCPU 0 starts in shared_info).
+    pub vcpu_info: Vec<AtomicU64>,
+    /// Whether each vCPU registered its own vcpu_info (VCPUOP_register_vcpu_info, once only).
+    pub vcpu_info_registered: Vec<core::sync::atomic::AtomicBool>,
+    /// Guest address of each vCPU's runstate area (0: none).
+    pub runstate: Vec<AtomicU64>,
+    /// Event channels.
+    pub evtchn: Mutex<evtchn::Evtchns>,
+    /// The event-channel upcall PPI.
+    pub evtchn_ppi: u32,
+    /// Grant table.
+    pub gnttab: Mutex<Gnttab>,
+    /// HVM params (`HVMOP_get_param` / `set_param`).
+    pub hvm_params: Mutex<[u64; HVM_NR_PARAMS]>,
+}
+
+impl XenState {
+    /// Fresh state with a zeroed shared_info page, or `None` when out of memory.
+    pub fn new(nr_vcpus: usize, evtchn_ppi: u32, domid: u16) -> Option<Self> {
+        let shared_info = crate::mm::alloc_frames(1, 1)?;
+        let vcpu_info: Vec<AtomicU64> = (0..nr_vcpus).map(|_| AtomicU64::new(0)).collect();
+        // vCPU 0's vcpu_info is shared_info.vcpu_info[0] until the guest registers its own
+        // (XEN_LEGACY_MAX_VCPUS is 1 on Arm).
+        if let Some(v0) = vcpu_info.first() {
+            v0.store(shared_info.0, Ordering::Relaxed);
+        }
+        Some(Self {
+            shared_info,
+            vcpu_info,
+            vcpu_info_registered: (0..nr_vcpus)
+                .map(|_| core::sync::atomic::AtomicBool::new(false))
+                .collect(),
+            runstate: (0..nr_vcpus).map(|_| AtomicU64::new(0)).collect(),
+            evtchn: Mutex::new(evtchn::Evtchns::new(
+                evtchn::DomId(domid),
+                nr_vcpus as u32,
+                xen_abi::event_channel::NR_EVENT_CHANNELS,
+            )),
+            evtchn_ppi,
+            gnttab: Mutex::new(Gnttab { frames: Vec::new(), version: 1 }),
+            hvm_params: Mutex::new([0; HVM_NR_PARAMS]),
+        })
+    }
+
+    pub(crate) fn u64_at(pa: u64) -> &'static AtomicU64 {
+        // SAFETY: callers pass 8-aligned addresses inside the shared_info frame (owned by Xenith,
+        // live as long as the domain) or inside a registered vcpu_info (domain RAM, checked at
+        // registration, 8-aligned). The guest writes the same words concurrently, which is what
+        // the atomic type is for.
+        unsafe { &*(pa as *const AtomicU64) }
+    }
+
+    pub(crate) fn u8_at(pa: u64) -> &'static AtomicU8 {
+        // SAFETY: as for `u64_at`, for the byte-sized upcall flags of a vcpu_info.
+        unsafe { &*(pa as *const AtomicU8) }
+    }
+
+    /// Whether vCPU `v` has `evtchn_upcall_pending` set.
+    pub fn upcall_pending(&self, v: usize) -> bool {
+        match self.vcpu_info.get(v).map(|a| a.load(Ordering::Acquire)) {
+            Some(pa) if pa != 0 => Self::u8_at(pa).load(Ordering::Acquire) != 0,
+            _ => false,
+        }
+    }
+}
+
+/// The 2-level event words in guest memory, with atomic accesses.
+pub(crate) struct Words<'a>(pub(crate) &'a XenState);
+
+impl Words<'_> {
+    fn word(&self, base: usize, port: u32) -> (&'static AtomicU64, u64) {
+        let w = (port / 64) as u64;
+        let pa = self.0.shared_info.0 + base as u64 + 8 * w;
+        (XenState::u64_at(pa), 1u64 << (port % 64))
+    }
+
+    fn vcpu_info(&self, vcpu: u32) -> Option<u64> {
+        self.0
+            .vcpu_info
+            .get(vcpu as usize)
+            .map(|a| a.load(Ordering::Acquire))
+            .filter(|&pa| pa != 0)
+    }
+}
+
+impl evtchn::EventWords for Words<'_> {
+    fn test_and_set_pending(&mut self, port: u32) -> bool {
+        let (w, bit) = self.word(SHARED_INFO_EVTCHN_PENDING_OFFSET, port);
+        w.fetch_or(bit, Ordering::AcqRel) & bit != 0
+    }
+    fn clear_pending(&mut self, port: u32) {
+        let (w, bit) = self.word(SHARED_INFO_EVTCHN_PENDING_OFFSET, port);
+        w.fetch_and(!bit, Ordering::AcqRel);
+    }
+    fn is_pending(&self, port: u32) -> bool {
+        let (w, bit) = self.word(SHARED_INFO_EVTCHN_PENDING_OFFSET, port);
+        w.load(Ordering::Acquire) & bit != 0
+    }
+    fn is_masked(&self, port: u32) -> bool {
+        let (w, bit) = self.word(SHARED_INFO_EVTCHN_MASK_OFFSET, port);
+        w.load(Ordering::Acquire) & bit != 0
+    }
+    fn test_and_clear_mask(&mut self, port: u32) -> bool {
+        let (w, bit) = self.word(SHARED_INFO_EVTCHN_MASK_OFFSET, port);
+        w.fetch_and(!bit, Ordering::AcqRel) & bit != 0
+    }
+    fn set_mask(&mut self, port: u32) {
+        let (w, bit) = self.word(SHARED_INFO_EVTCHN_MASK_OFFSET, port);
+        w.fetch_or(bit, Ordering::AcqRel);
+    }
+    fn test_and_set_sel(&mut self, vcpu: u32, word: u32) -> bool {
+        let Some(vi) = self.vcpu_info(vcpu) else { return true };
+        let sel = XenState::u64_at(vi + VCPU_INFO_EVTCHN_PENDING_SEL_OFFSET as u64);
+        let bit = 1u64 << (word % 64);
+        sel.fetch_or(bit, Ordering::AcqRel) & bit != 0
+    }
+    fn test_and_set_upcall_pending(&mut self, vcpu: u32) -> bool {
+        let Some(vi) = self.vcpu_info(vcpu) else { return true };
+        XenState::u8_at(vi).swap(1, Ordering::AcqRel) != 0
+    }
+}
+
+/// Raises the event-channel upcall PPI of `dom`'s vCPU `vcpu` and wakes it.
+pub fn raise_upcall(dom: &Domain, vcpu: u32) {
+    let Some(x) = dom.xen.as_ref() else { return };
+    let mut fx = Effects::new();
+    let _ = dom.vgic.lock().set_level(vcpu as usize, x.evtchn_ppi, true, &mut fx);
+    apply_effects(dom, &fx);
+}
+
+/// Before entering vCPU `v`: the upcall line follows `evtchn_upcall_pending`, so an upcall the
+/// guest has not consumed yet is taken again (as Xen re-injects it on every entry).
+pub fn sync_upcall(dom: &Domain, v: usize) {
+    let Some(x) = dom.xen.as_ref() else { return };
+    let level = x.upcall_pending(v);
+    let mut fx = Effects::new();
+    let _ = dom.vgic.lock().set_level(v, x.evtchn_ppi, level, &mut fx);
+    apply_effects(dom, &fx);
+}
+
+/// Raises a VIRQ in `dom` (e.g. VIRQ_CONSOLE when input arrives).
+pub fn raise_virq(dom: &Domain, virq: u32, vcpu: u32) {
+    let Some(x) = dom.xen.as_ref() else { return };
+    let up = x.evtchn.lock().raise_virq(&mut Words(x), virq, vcpu);
+    if let Some(v) = up {
+        raise_upcall(dom, v);
+    }
+}
+
+/// Maps Xenith frame `pa` at guest frame `gfn` of `dom`, replacing what was there, and
+/// invalidates the stale translation (the caller is running on `dom`'s VMID).
+pub fn remap_page(dom: &Domain, gfn: u64, pa: Pa) -> Result<(), ()> {
+    use crate::mm::TableMemory;
+    use stage2::{MemType, Perm};
+    let ipa = Ipa(gfn.checked_mul(PAGE_SIZE).ok_or(())?);
+    let mut s2 = dom.stage2.lock();
+    let mut tm = TableMemory;
+    if s2.translate(&tm, ipa).is_some() {
+        s2.unmap(&mut tm, ipa, PAGE_SIZE).map_err(|_| ())?;
+    }
+    s2.map(&mut tm, ipa, pa, PAGE_SIZE, MemType::Normal, Perm::RW).map_err(|_| ())?;
+    crate::arch::tlb::flush_guest_all();
+    Ok(())
+}
