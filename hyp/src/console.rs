@@ -88,7 +88,11 @@ fn write_line(args: fmt::Arguments) {
 }
 
 /// Serial input waiting for dom0's `CONSOLEIO_read` (Xen's `serial_rx_ring`).
-static INPUT: Mutex<InputRing> = Mutex::new(InputRing { buf: [0; INPUT_SIZE], head: 0, len: 0 });
+static INPUT: Mutex<InputRing> = Mutex::new(InputRing {
+    buf: [0; INPUT_SIZE],
+    head: 0,
+    len: 0,
+});
 const INPUT_SIZE: usize = 1024;
 
 struct InputRing {

@@ -39,7 +39,11 @@ pub fn handle(dom: &Domain, v: &Vcpu, a: &mut VcpuArch) -> Next {
         Trap::InstrAbortLower(ia) => {
             let ipa = arm_trap::fault_ipa(a.regs.hpfar, a.regs.far);
             if ia.status().is_translation()
-                && dom.stage2.lock().translate(&crate::mm::TableMemory, ipa).is_some()
+                && dom
+                    .stage2
+                    .lock()
+                    .translate(&crate::mm::TableMemory, ipa)
+                    .is_some()
             {
                 // Raced with a stage-2 update (break-before-make): retry.
                 return Next::Continue;
@@ -104,7 +108,11 @@ fn data_abort(dom: &Domain, v: &Vcpu, a: &mut VcpuArch, da: &DataAbort) -> Next 
     let target = if da.s1ptw { None } else { dom.mmio_at(ipa) };
     if target.is_none()
         && da.status().is_translation()
-        && dom.stage2.lock().translate(&crate::mm::TableMemory, ipa).is_some()
+        && dom
+            .stage2
+            .lock()
+            .translate(&crate::mm::TableMemory, ipa)
+            .is_some()
     {
         // The page is mapped now: the fault raced with a stage-2 update (break-before-make
         // while Xenith remapped part of a block). Retry the access.

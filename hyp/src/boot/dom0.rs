@@ -6,6 +6,7 @@
 use crate::domain::{self, Domain, MmioDev, Vcpu, Vuart};
 use crate::hw;
 use crate::mm::{self, TableMemory};
+use crate::xen::XenState;
 use addr::{Ipa, Pa, Region, PAGE_SIZE};
 use alloc::format;
 use alloc::string::String;
@@ -14,7 +15,6 @@ use alloc::vec::Vec;
 use spin::Mutex;
 use stage2::{MemType, Perm, Stage2};
 use vgic::{GicVersion, Vgic, VgicConfig};
-use crate::xen::XenState;
 use xen_dt::dom0::{build_dom0, Dom0Config, VuartConfig, XenNode};
 use xen_dt::host::{CmdLine, GicInfo, HostInfo};
 use xen_dt::tree::Tree;
@@ -67,9 +67,21 @@ fn xen_node(info: &HostInfo, dom0_ram: Region<Pa>, xenith_base: Pa) -> XenNode {
             }
         }
     }
-    let used: Vec<u32> = info.timer.irqs.iter().flatten().copied().chain([info.gic.maint_irq()]).collect();
+    let used: Vec<u32> = info
+        .timer
+        .irqs
+        .iter()
+        .flatten()
+        .copied()
+        .chain([info.gic.maint_irq()])
+        .collect();
     let evtchn_ppi = (16..32).find(|p| !used.contains(p)).unwrap_or(31);
-    XenNode { version: String::from("4.17"), gnttab, extended, evtchn_ppi }
+    XenNode {
+        version: String::from("4.17"),
+        gnttab,
+        extended,
+        evtchn_ppi,
+    }
 }
 
 /// `a` without the part covered by `b` (zero, one or two pieces).

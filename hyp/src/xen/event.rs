@@ -26,7 +26,9 @@ fn with<T: FromBytes + IntoBytes + Immutable>(
     arg: u64,
     f: impl FnOnce(&mut T) -> Result<(), Error>,
 ) -> Outcome {
-    let Ok(mut op) = guestmem::read::<T>(dom, arg) else { return err(XEN_EFAULT) };
+    let Ok(mut op) = guestmem::read::<T>(dom, arg) else {
+        return err(XEN_EFAULT);
+    };
     match f(&mut op) {
         Ok(()) => match guestmem::write(dom, arg, &op) {
             Ok(()) => (0, Next::Continue),
@@ -57,12 +59,18 @@ pub fn deliver_to(target: &Domain, port: u32) {
 /// `event_channel_op`.
 pub fn event_channel_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
     let (cmd, arg) = (a[0] as u32, a[1]);
-    let Some(x) = dom.xen.as_ref() else { return err(XEN_ENOSYS) };
+    let Some(x) = dom.xen.as_ref() else {
+        return err(XEN_ENOSYS);
+    };
     match cmd {
         EVTCHNOP_alloc_unbound => with::<evtchn_alloc_unbound>(dom, arg, |op| {
             // Allocating in another domain's table is the toolstack's job (dom0 only).
             if resolve(dom, op.dom) != dom.id {
-                return Err(if dom.id == 0 { Error::Srch } else { Error::Perm });
+                return Err(if dom.id == 0 {
+                    Error::Srch
+                } else {
+                    Error::Perm
+                });
             }
             let remote = resolve(dom, op.remote_dom);
             op.port = x.evtchn.lock().alloc_unbound(DomId(remote))?;
@@ -71,7 +79,9 @@ pub fn event_channel_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
         EVTCHNOP_bind_interdomain => with::<evtchn_bind_interdomain>(dom, arg, |op| {
             let rid = resolve(dom, op.remote_dom);
             let bound = if rid == dom.id {
-                x.evtchn.lock().bind_loopback(&mut Words(x), op.remote_port)?
+                x.evtchn
+                    .lock()
+                    .bind_loopback(&mut Words(x), op.remote_port)?
             } else {
                 let remote = domain::get(rid).ok_or(Error::Srch)?;
                 let rx = remote.xen.as_ref().ok_or(Error::Srch)?;
@@ -99,9 +109,9 @@ pub fn event_channel_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
             op.port = x.evtchn.lock().bind_ipi(op.vcpu)?;
             Ok(())
         }),
-        EVTCHNOP_bind_vcpu => with::<evtchn_bind_vcpu>(dom, arg, |op| {
-            x.evtchn.lock().bind_vcpu(op.port, op.vcpu)
-        }),
+        EVTCHNOP_bind_vcpu => {
+            with::<evtchn_bind_vcpu>(dom, arg, |op| x.evtchn.lock().bind_vcpu(op.port, op.vcpu))
+        }
         EVTCHNOP_close => with::<evtchn_close>(dom, arg, |op| {
             let peer = x.evtchn.lock().close(&mut Words(x), op.port)?;
             if let Some(p) = peer {
@@ -128,7 +138,11 @@ pub fn event_channel_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
         }),
         EVTCHNOP_status => with::<evtchn_status>(dom, arg, |op| {
             if resolve(dom, op.dom) != dom.id {
-                return Err(if dom.id == 0 { Error::Srch } else { Error::Perm });
+                return Err(if dom.id == 0 {
+                    Error::Srch
+                } else {
+                    Error::Perm
+                });
             }
             let (status, vcpu) = x.evtchn.lock().status(op.port)?;
             status.fill(vcpu, op);
@@ -143,7 +157,11 @@ pub fn event_channel_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
         }),
         EVTCHNOP_reset => with::<evtchn_reset>(dom, arg, |op| {
             if resolve(dom, op.dom) != dom.id {
-                return Err(if dom.id == 0 { Error::Srch } else { Error::Perm });
+                return Err(if dom.id == 0 {
+                    Error::Srch
+                } else {
+                    Error::Perm
+                });
             }
             let mut peers = alloc::vec::Vec::new();
             x.evtchn.lock().reset(&mut Words(x), |p| peers.push(p));

@@ -22,7 +22,9 @@ pub fn hvm_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
     if op != HVMOP_set_param && op != HVMOP_get_param {
         return err(XEN_ENOSYS);
     }
-    let Ok(mut p) = guestmem::read::<xen_hvm_param>(dom, arg) else { return err(XEN_EFAULT) };
+    let Ok(mut p) = guestmem::read::<xen_hvm_param>(dom, arg) else {
+        return err(XEN_EFAULT);
+    };
     if p.index as usize >= HVM_NR_PARAMS {
         return err(XEN_EINVAL);
     }
@@ -41,7 +43,9 @@ pub fn hvm_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
         },
     };
     let d: &Domain = d.as_deref().unwrap_or(dom);
-    let Some(x) = d.xen.as_ref() else { return err(XEN_EINVAL) };
+    let Some(x) = d.xen.as_ref() else {
+        return err(XEN_EINVAL);
+    };
     let mut params = x.hvm_params.lock();
     if op == HVMOP_set_param {
         params[p.index as usize] = p.value;
@@ -65,7 +69,9 @@ pub fn platform_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
     if dom.id != 0 {
         return err(XEN_EPERM);
     }
-    let Ok(op) = guestmem::read::<xen_platform_op>(dom, a[0]) else { return err(XEN_EFAULT) };
+    let Ok(op) = guestmem::read::<xen_platform_op>(dom, a[0]) else {
+        return err(XEN_EFAULT);
+    };
     if op.interface_version != XENPF_INTERFACE_VERSION {
         return err(XEN_EACCES);
     }

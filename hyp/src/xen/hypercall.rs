@@ -3,7 +3,7 @@
 //! column); each reads its arguments, copies guest structures through `guestmem`, and returns a
 //! value or a Xen errno. Unknown numbers answer -ENOSYS, as Xen does.
 
-use super::{raise_upcall, remap_page, XenState, XEN_MAJOR, XEN_MINOR};
+use super::{map_xenheap_page, raise_upcall, unmap_gfn, MapError, XenState, XEN_MAJOR, XEN_MINOR};
 use crate::arch::GuestRegs;
 use crate::domain::{Domain, Vcpu};
 use crate::guestmem;
@@ -40,7 +40,10 @@ const HYPERCALLS: &[(u64, Handler)] = &[
     (__HYPERVISOR_memory_op, memory_op),
     (__HYPERVISOR_vcpu_op, vcpu_op),
     (__HYPERVISOR_sched_op, sched_op),
-    (__HYPERVISOR_event_channel_op, super::event::event_channel_op),
+    (
+        __HYPERVISOR_event_channel_op,
+        super::event::event_channel_op,
+    ),
     (__HYPERVISOR_grant_table_op, super::gnttab::grant_table_op),
     (__HYPERVISOR_hvm_op, super::hvm::hvm_op),
     (__HYPERVISOR_physdev_op, physdev_op),
@@ -119,12 +122,19 @@ fn xen_version(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
     match cmd {
         XENVER_version => ok(i64::from((XEN_MAJOR << 16) | XEN_MINOR)),
         XENVER_extraversion => copy_str_out(dom, arg, EXTRAVERSION, XEN_EXTRAVERSION_LEN),
-        XENVER_capabilities => {
-            copy_str_out(dom, arg, "xen-3.0-aarch64 xen-3.0-armv7l ", XEN_CAPABILITIES_INFO_LEN)
-        }
+        XENVER_capabilities => copy_str_out(
+            dom,
+            arg,
+            "xen-3.0-aarch64 xen-3.0-armv7l ",
+            XEN_CAPABILITIES_INFO_LEN,
+        ),
         XENVER_changeset => copy_str_out(dom, arg, crate::VERSION, XEN_CHANGESET_INFO_LEN),
         XENVER_commandline => {
-            let line = if dom.id == 0 { crate::boot::xen_cmdline() } else { "<denied>" };
+            let line = if dom.id == 0 {
+                crate::boot::xen_cmdline()
+            } else {
+                "<denied>"
+            };
             copy_str_out(dom, arg, line, 1024)
         }
         XENVER_compile_info => {
@@ -203,7 +213,9 @@ fn console_io(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
             let mut done = 0u32;
             while done < count {
                 let n = (count - done).min(chunk.len() as u32) as usize;
-                let Some(at) = buf.checked_add(u64::from(done)) else { return err(XEN_EFAULT) };
+                let Some(at) = buf.checked_add(u64::from(done)) else {
+                    return err(XEN_EFAULT);
+                };
                 if guestmem::read_bytes(dom, at, &mut chunk[..n]).is_err() {
                     return err(XEN_EFAULT);
                 }
@@ -224,7 +236,9 @@ fn console_io(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
                 if n == 0 {
                     break;
                 }
-                let Some(at) = buf.checked_add(u64::from(done)) else { return err(XEN_EFAULT) };
+                let Some(at) = buf.checked_add(u64::from(done)) else {
+                    return err(XEN_EFAULT);
+                };
                 if guestmem::write_bytes(dom, at, &chunk[..n]).is_err() {
                     return err(XEN_EFAULT);
                 }
@@ -244,7 +258,9 @@ const MEMOP_CMD_MASK: u64 = 0x3f;
 
 fn memory_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
     let (cmd, arg) = ((a[0] & MEMOP_CMD_MASK) as u32, a[1]);
-    let Some(x) = dom.xen.as_ref() else { return err(XEN_ENOSYS) };
+    let Some(x) = dom.xen.as_ref() else {
+        return err(XEN_ENOSYS);
+    };
     match cmd {
         XENMEM_add_to_physmap => {
             let Ok(xatp) = guestmem::read::<xen_add_to_physmap>(dom, arg) else {
@@ -276,13 +292,31 @@ fn memory_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
             }
             ok(0)
         }
+        XENMEM_remove_from_physmap => {
+            let Ok(r) = guestmem::read::<xen_remove_from_physmap>(dom, arg) else {
+                return err(XEN_EFAULT);
+            };
+            if r.domid != DOMID_SELF && r.domid != dom.id {
+                return err(XEN_ESRCH);
+            }
+            match unmap_gfn(dom, x, r.gpfn) {
+                Ok(()) => ok(0),
+                Err(_) => err(XEN_ENOENT),
+            }
+        }
         XENMEM_maximum_ram_page => ok(crate::mm::max_ram_page() as i64),
         XENMEM_current_reservation | XENMEM_maximum_reservation => {
-            let Ok(domid) = guestmem::read::<u16>(dom, arg) else { return err(XEN_EFAULT) };
+            let Ok(domid) = guestmem::read::<u16>(dom, arg) else {
+                return err(XEN_EFAULT);
+            };
             if domid != DOMID_SELF && domid != dom.id && dom.id != 0 {
                 return err(XEN_EPERM);
             }
-            let target = if domid == DOMID_SELF { Some(dom.id) } else { Some(domid) };
+            let target = if domid == DOMID_SELF {
+                Some(dom.id)
+            } else {
+                Some(domid)
+            };
             match target.and_then(crate::domain::get) {
                 Some(d) => ok((d.ram_bytes / PAGE_SIZE) as i64),
                 None => err(XEN_ESRCH),
@@ -312,20 +346,27 @@ fn add_to_physmap(dom: &Domain, x: &XenState, space: u32, idx: u64, gpfn: u64) -
         }
         _ => return err(XEN_ENOSYS),
     };
-    let ipa_ok = gpfn.checked_mul(PAGE_SIZE).is_some_and(|a| a < (1u64 << 40));
+    let ipa_ok = gpfn
+        .checked_mul(PAGE_SIZE)
+        .is_some_and(|a| a < (1u64 << 40));
     if !ipa_ok {
         return err(XEN_EINVAL);
     }
-    match remap_page(dom, gpfn, page) {
+    match map_xenheap_page(dom, x, gpfn, page) {
         Ok(()) => ok(0),
-        Err(()) => err(XEN_ENOMEM),
+        Err(MapError::Busy) => err(XEN_EBUSY),
+        Err(MapError::Failed) => err(XEN_ENOMEM),
     }
 }
 
 fn vcpu_op(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
     let (cmd, vcpuid, arg) = (a[0] as u32, a[1] as u32, a[2]);
-    let Some(target) = dom.vcpus.get(vcpuid as usize) else { return err(XEN_ENOENT) };
-    let Some(x) = dom.xen.as_ref() else { return err(XEN_ENOSYS) };
+    let Some(target) = dom.vcpus.get(vcpuid as usize) else {
+        return err(XEN_ENOENT);
+    };
+    let Some(x) = dom.xen.as_ref() else {
+        return err(XEN_ENOSYS);
+    };
     match cmd {
         VCPUOP_register_vcpu_info => {
             let Ok(info) = guestmem::read::<vcpu_register_vcpu_info>(dom, arg) else {
@@ -339,8 +380,8 @@ fn vcpu_op(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
             if slot.load(Ordering::Acquire) {
                 return err(XEN_EINVAL);
             }
-            let self_or_off = core::ptr::eq(target, v)
-                || *target.power.lock() == xenith_core::vpsci::Power::Off;
+            let self_or_off =
+                core::ptr::eq(target, v) || *target.power.lock() == xenith_core::vpsci::Power::Off;
             if !self_or_off {
                 return err(XEN_EINVAL);
             }
@@ -397,7 +438,9 @@ fn sched_op(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
         SCHEDOP_yield => ok(0),
         SCHEDOP_block => (0, Next::Block),
         SCHEDOP_poll => {
-            let Ok(p) = guestmem::read::<sched_poll>(dom, arg) else { return err(XEN_EFAULT) };
+            let Ok(p) = guestmem::read::<sched_poll>(dom, arg) else {
+                return err(XEN_EFAULT);
+            };
             if p.nr_ports > 128 {
                 return err(XEN_EINVAL);
             }

@@ -29,7 +29,7 @@ pub const XEN_MAJOR: u32 = 4;
 /// Minor version.
 pub const XEN_MINOR: u32 = 17;
 /// HVM params kept per domain (`HVM_NR_PARAMS` in Xen's `hvm/params.h`).
-pub const HVM_NR_PARAMS: usize = 39;
+pub const HVM_NR_PARAMS: usize = xen_abi::hvm::HVM_NR_PARAMS as usize;
 
 /// A domain's grant table (v1): frames allocated on demand.
 pub struct Gnttab {
@@ -55,6 +55,9 @@ pub struct XenState {
     pub evtchn_ppi: u32,
     /// Grant table.
     pub gnttab: Mutex<Gnttab>,
+    /// Where Xenith-owned pages (shared_info, grant frames) are mapped in the guest: host page
+    /// -> guest frame. A page is mapped at one place at a time (Xen answers -EBUSY otherwise).
+    pub xenheap_gfns: Mutex<Vec<(Pa, u64)>>,
     /// HVM params (`HVMOP_get_param` / `set_param`).
     pub hvm_params: Mutex<[u64; HVM_NR_PARAMS]>,
 }
@@ -82,8 +85,12 @@ impl XenState {
                 xen_abi::event_channel::NR_EVENT_CHANNELS,
             )),
             evtchn_ppi,
-            gnttab: Mutex::new(Gnttab { frames: Vec::new(), version: 1 }),
-            hvm_params: Mutex::new([0; HVM_NR_PARAMS]),
+            gnttab: Mutex::new(Gnttab {
+                frames: Vec::new(),
+                version: 1,
+            }),
+            hvm_params: Mutex::new(initial_params(evtchn_ppi)),
+            xenheap_gfns: Mutex::new(Vec::new()),
         })
     }
 
@@ -107,6 +114,20 @@ impl XenState {
             _ => false,
         }
     }
+}
+
+/// HVM params at domain creation: HVM_PARAM_CALLBACK_IRQ names the event-channel PPI
+/// (type PPI, level-low), as Xen's arch/arm/domain_build.c sets it.
+fn initial_params(evtchn_ppi: u32) -> [u64; HVM_NR_PARAMS] {
+    use xen_abi::hvm::{
+        HVM_PARAM_CALLBACK_IRQ, HVM_PARAM_CALLBACK_TYPE_PPI,
+        HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_LOW_LEVEL,
+    };
+    let mut p = [0; HVM_NR_PARAMS];
+    p[HVM_PARAM_CALLBACK_IRQ as usize] = (HVM_PARAM_CALLBACK_TYPE_PPI << 56)
+        | (HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_LOW_LEVEL << 8)
+        | u64::from(evtchn_ppi);
+    p
 }
 
 /// The 2-level event words in guest memory, with atomic accesses.
@@ -154,13 +175,17 @@ impl evtchn::EventWords for Words<'_> {
         w.fetch_or(bit, Ordering::AcqRel);
     }
     fn test_and_set_sel(&mut self, vcpu: u32, word: u32) -> bool {
-        let Some(vi) = self.vcpu_info(vcpu) else { return true };
+        let Some(vi) = self.vcpu_info(vcpu) else {
+            return true;
+        };
         let sel = XenState::u64_at(vi + VCPU_INFO_EVTCHN_PENDING_SEL_OFFSET as u64);
         let bit = 1u64 << (word % 64);
         sel.fetch_or(bit, Ordering::AcqRel) & bit != 0
     }
     fn test_and_set_upcall_pending(&mut self, vcpu: u32) -> bool {
-        let Some(vi) = self.vcpu_info(vcpu) else { return true };
+        let Some(vi) = self.vcpu_info(vcpu) else {
+            return true;
+        };
         XenState::u8_at(vi).swap(1, Ordering::AcqRel) != 0
     }
 }
@@ -169,7 +194,10 @@ impl evtchn::EventWords for Words<'_> {
 pub fn raise_upcall(dom: &Domain, vcpu: u32) {
     let Some(x) = dom.xen.as_ref() else { return };
     let mut fx = Effects::new();
-    let _ = dom.vgic.lock().set_level(vcpu as usize, x.evtchn_ppi, true, &mut fx);
+    let _ = dom
+        .vgic
+        .lock()
+        .set_level(vcpu as usize, x.evtchn_ppi, true, &mut fx);
     apply_effects(dom, &fx);
 }
 
@@ -192,18 +220,54 @@ pub fn raise_virq(dom: &Domain, virq: u32, vcpu: u32) {
     }
 }
 
-/// Maps Xenith frame `pa` at guest frame `gfn` of `dom`, replacing what was there, and
-/// invalidates the stale translation (the caller is running on `dom`'s VMID).
-pub fn remap_page(dom: &Domain, gfn: u64, pa: Pa) -> Result<(), ()> {
+/// Why a Xenith page could not be mapped into a guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// The page is already mapped elsewhere: the guest must remove it first (-EBUSY).
+    Busy,
+    /// Out of memory for stage-2 tables, or a bad frame number (-ENOMEM / -EINVAL).
+    Failed,
+}
+
+/// Maps Xenith page `pa` (shared_info, a grant frame) at guest frame `gfn` of `dom`,
+/// replacing what was there, and invalidates the stale translation (the caller runs on `dom`'s
+/// VMID). As in Xen, a page already mapped at another frame must be removed first.
+pub fn map_xenheap_page(dom: &Domain, x: &XenState, gfn: u64, pa: Pa) -> Result<(), MapError> {
     use crate::mm::TableMemory;
     use stage2::{MemType, Perm};
-    let ipa = Ipa(gfn.checked_mul(PAGE_SIZE).ok_or(())?);
+    let ipa = Ipa(gfn.checked_mul(PAGE_SIZE).ok_or(MapError::Failed)?);
+    let mut placed = x.xenheap_gfns.lock();
+    if placed.iter().any(|&(p, _)| p == pa) {
+        return Err(MapError::Busy);
+    }
     let mut s2 = dom.stage2.lock();
     let mut tm = TableMemory;
     if s2.translate(&tm, ipa).is_some() {
-        s2.unmap(&mut tm, ipa, PAGE_SIZE).map_err(|_| ())?;
+        s2.unmap(&mut tm, ipa, PAGE_SIZE)
+            .map_err(|_| MapError::Failed)?;
+        // Whatever Xenith page was at this frame is not mapped any more.
+        placed.retain(|&(_, g)| g != gfn);
     }
-    s2.map(&mut tm, ipa, pa, PAGE_SIZE, MemType::Normal, Perm::RW).map_err(|_| ())?;
+    s2.map(&mut tm, ipa, pa, PAGE_SIZE, MemType::Normal, Perm::RW)
+        .map_err(|_| MapError::Failed)?;
+    placed.push((pa, gfn));
+    crate::arch::tlb::flush_guest_all();
+    Ok(())
+}
+
+/// XENMEM_remove_from_physmap: unmaps guest frame `gfn` (a Xenith page or the domain's RAM).
+pub fn unmap_gfn(dom: &Domain, x: &XenState, gfn: u64) -> Result<(), MapError> {
+    use crate::mm::TableMemory;
+    let ipa = Ipa(gfn.checked_mul(PAGE_SIZE).ok_or(MapError::Failed)?);
+    let mut placed = x.xenheap_gfns.lock();
+    let mut s2 = dom.stage2.lock();
+    let mut tm = TableMemory;
+    if s2.translate(&tm, ipa).is_none() {
+        return Err(MapError::Failed);
+    }
+    s2.unmap(&mut tm, ipa, PAGE_SIZE)
+        .map_err(|_| MapError::Failed)?;
+    placed.retain(|&(_, g)| g != gfn);
     crate::arch::tlb::flush_guest_all();
     Ok(())
 }

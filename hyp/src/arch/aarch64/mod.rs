@@ -74,7 +74,13 @@ pub mod tlb {
         // SAFETY: TLB invalidation only drops cached translations of the current VMID; the
         // barriers make the preceding table writes visible to the walkers first.
         unsafe {
-            core::arch::asm!("dsb ishst", "tlbi vmalls12e1is", "dsb ish", "isb", options(nostack));
+            core::arch::asm!(
+                "dsb ishst",
+                "tlbi vmalls12e1is",
+                "dsb ish",
+                "isb",
+                options(nostack)
+            );
         }
     }
 }
