@@ -9,7 +9,8 @@
 //! ends the run the same way; every wait is bounded by the virtual counter.
 //!
 //! Guests: `psci` (PSCI/SMCCC calls, CPU_ON/OFF, AFFINITY_INFO, error codes), `vgic` (GIC init,
-//! SGIs, virtual timer PPI, WFI wake-up), `traps` (aborts on unbacked addresses, UNDEF).
+//! SGIs, virtual timer PPI, WFI wake-up), `traps` (aborts on unbacked addresses, UNDEF), `xen`
+//! (the Xen hypercall interface, checked against real Xen 4.17: docs/conformance.md).
 //!
 //! The images are position-independent like a Linux arm64 `Image` (text_offset 0, flags bit 3
 //! "anywhere"): static PIEs linked at 0 that apply their own `R_AARCH64_RELATIVE` relocations at
@@ -39,6 +40,7 @@ pub mod console;
 pub mod gic;
 pub mod psci;
 pub mod smp;
+pub mod xen;
 
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
