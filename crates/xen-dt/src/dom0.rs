@@ -114,7 +114,10 @@ pub struct XenNode {
 /// event-channel PPI (`<1 n 0xf08>` as Xen 4.17 writes it on QEMU virt).
 fn make_hypervisor_node(x: &XenNode, ac: u32, sc: u32, gic_phandle: u32) -> Result<Node, Error> {
     if !(16..32).contains(&x.evtchn_ppi) {
-        return Err(arg(format!("event-channel PPI {} is not a PPI", x.evtchn_ppi)));
+        return Err(arg(format!(
+            "event-channel PPI {} is not a PPI",
+            x.evtchn_ppi
+        )));
     }
     let mut n = Node::new("hypervisor");
     let compat = format!("xen,xen-{}", x.version);

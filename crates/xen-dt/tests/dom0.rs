@@ -403,11 +403,27 @@ fn hypervisor_node_as_xen_writes_it() {
     // The values real Xen 4.17 gave dom0 on this machine (shared/reference).
     assert_eq!(
         h.prop_cells("reg").unwrap(),
-        [0, 0x4020_0000, 0, 0x4_0000, 0, 0x4040_0000, 0, 0x1fc0_0000, 0, 0x8000_0000, 0, 0x4000_0000]
+        [
+            0,
+            0x4020_0000,
+            0,
+            0x4_0000,
+            0,
+            0x4040_0000,
+            0,
+            0x1fc0_0000,
+            0,
+            0x8000_0000,
+            0,
+            0x4000_0000
+        ]
     );
     assert_eq!(h.prop_cells("interrupts").unwrap(), [1, 0, 0xf08]);
     let gic = h.prop_u32("interrupt-parent").unwrap();
-    assert!(t.find_by_phandle(gic).unwrap().has_prop("interrupt-controller"));
+    assert!(t
+        .find_by_phandle(gic)
+        .unwrap()
+        .has_prop("interrupt-controller"));
     cfg.xen.as_mut().unwrap().evtchn_ppi = 40;
     assert!(build_dom0_tree(&host, &info, &cfg).is_err());
 }
