@@ -194,7 +194,11 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
         };
         match next {
             Next::Continue => {}
-            Next::Block => wait_for_interrupt(dom, v),
+            Next::Block => {
+                crate::xen::set_runstate(dom, v.id as usize, xen_abi::vcpu::RUNSTATE_blocked);
+                wait_for_interrupt(dom, v);
+                crate::xen::set_runstate(dom, v.id as usize, xen_abi::vcpu::RUNSTATE_running);
+            }
             Next::Off => {
                 *v.power.lock() = Power::Off;
                 save(&mut a);

@@ -7,7 +7,7 @@
 
 mod event;
 mod gnttab;
-mod hvm;
+pub mod hvm;
 pub mod hypercall;
 
 use crate::domain::Domain;
@@ -188,6 +188,30 @@ impl evtchn::EventWords for Words<'_> {
         };
         XenState::u8_at(vi).swap(1, Ordering::AcqRel) != 0
     }
+}
+
+/// Records vCPU `v` entering runstate `state` (RUNSTATE_running / RUNSTATE_blocked) in the
+/// area it registered, with Xen's XEN_RUNSTATE_UPDATE protocol (the guest retries a read while
+/// the flag is set). Called on the pCPU running `v`, whose stage 1 translates the area.
+pub fn set_runstate(dom: &Domain, v: usize, state: i32) {
+    use xen_abi::vcpu::{vcpu_runstate_info, XEN_RUNSTATE_UPDATE};
+    let Some(x) = dom.xen.as_ref() else { return };
+    let Some(area) = x.runstate.get(v).map(|a| a.load(Ordering::Acquire)).filter(|&a| a != 0)
+    else {
+        return;
+    };
+    let Ok(mut rs) = crate::guestmem::read::<vcpu_runstate_info>(dom, area) else { return };
+    let now = crate::arch::time_ns();
+    let prev = rs.state_entry_time & !XEN_RUNSTATE_UPDATE;
+    if let Some(t) = usize::try_from(rs.state).ok().and_then(|i| rs.time.get_mut(i)) {
+        *t = t.wrapping_add(now.saturating_sub(prev));
+    }
+    rs.state_entry_time = now | XEN_RUNSTATE_UPDATE;
+    let _ = crate::guestmem::write(dom, area + 8, &rs.state_entry_time);
+    rs.state = state;
+    let _ = crate::guestmem::write(dom, area, &rs);
+    rs.state_entry_time = now;
+    let _ = crate::guestmem::write(dom, area + 8, &rs.state_entry_time);
 }
 
 /// Raises the event-channel upcall PPI of `dom`'s vCPU `vcpu` and wakes it.
