@@ -40,7 +40,6 @@ pub struct Domain {
     /// Domain id.
     pub id: DomId,
     /// Stage-2 VMID.
-    #[allow(dead_code)] // read when domains are destroyed (TLB invalidation by VMID)
     pub vmid: u16,
     /// VTTBR_EL2 value (root table and VMID).
     pub vttbr: u64,

@@ -3,7 +3,8 @@
 //! (kick SGIs, maintenance, its UART) or forwarded to the owning guest as a hardware-mapped
 //! virtual interrupt whose guest EOI deactivates the physical one.
 
-use crate::domain;
+use crate::domain::{self, Domain};
+use xenith_core::console_switch::{InputSwitch, Routed};
 use crate::hw::{self, SGI_KICK};
 use crate::vcpu;
 use vgic::Effects;
@@ -66,50 +67,65 @@ fn forward_spi(intid: u32) {
     vcpu::apply_effects(&dom0, &fx);
 }
 
-/// Moves typed bytes from Xenith's UART into dom0's emulated UART.
-pub fn console_input() {
-    let Some(dom0) = domain::get(0) else {
-        while crate::console::getc().is_some() {}
-        return;
-    };
+/// Where serial input goes (CTRL-a x3 switches between dom0 and Xenith's key handlers).
+static SWITCH: spin::Mutex<InputSwitch> = spin::Mutex::new(InputSwitch::new());
+
+/// Room for typed bytes in dom0's console (its CONSOLEIO_read ring, or its emulated UART).
+fn dom0_room(dom0: &Domain) -> usize {
     if dom0.xen.is_some() {
-        // dom0 uses hvc0: input waits in the serial ring for CONSOLEIO_read.
-        let mut got = false;
-        loop {
-            if crate::console::input_space() == 0 {
-                crate::console::hold_rx();
-                break;
-            }
-            match crate::console::getc() {
-                Some(b) => got |= crate::console::input_push(b),
-                None => break,
-            }
+        crate::console::input_space()
+    } else {
+        dom0.vuart.as_ref().map_or(usize::MAX, |v| v.uart.lock().rx_space())
+    }
+}
+
+/// Queues a typed byte for dom0; true if it was queued.
+fn dom0_push(dom0: &Domain, b: u8) -> bool {
+    if dom0.xen.is_some() {
+        crate::console::input_push(b)
+    } else {
+        dom0.vuart.as_ref().is_some_and(|v| v.uart.lock().push_rx(b))
+    }
+}
+
+/// Moves typed bytes from Xenith's UART to their destination: dom0's console (the serial ring
+/// read by CONSOLEIO_read, with VIRQ_CONSOLE, or its emulated UART) or Xenith's key handlers.
+/// When dom0 has no room the UART's receive interrupt is held until dom0 reads.
+pub fn console_input() {
+    let dom0 = domain::get(0);
+    let mut queued = false;
+    loop {
+        let to_xenith = SWITCH.lock().to_hypervisor();
+        if !to_xenith && dom0.as_deref().is_some_and(|d| dom0_room(d) == 0) {
+            crate::console::hold_rx();
+            break;
         }
-        if got {
-            crate::xen::raise_virq(&dom0, xen_abi::xen::VIRQ_CONSOLE, 0);
-        }
+        let Some(b) = crate::console::getc() else { break };
+        SWITCH.lock().feed(b, |r| match r {
+            Routed::Guest(c) => {
+                if let Some(d) = dom0.as_deref() {
+                    queued |= dom0_push(d, c);
+                }
+            }
+            Routed::Hypervisor(c) => crate::keyhandler::handle(c),
+            Routed::SwitchedToHypervisor => crate::info!(
+                "*** Serial input to Xenith (type 'CTRL-a' three times to switch input, 'h' for help)"
+            ),
+            Routed::SwitchedToGuest => crate::info!(
+                "*** Serial input to DOM0 (type 'CTRL-a' three times to switch input)"
+            ),
+        });
+    }
+    let Some(dom0) = dom0 else { return };
+    if !queued {
         return;
     }
-    let Some(vuart) = dom0.vuart.as_ref() else {
-        return;
-    };
-    let level = {
-        let mut u = vuart.uart.lock();
-        loop {
-            if u.rx_space() == 0 {
-                crate::console::hold_rx();
-                break;
-            }
-            match crate::console::getc() {
-                Some(b) => {
-                    u.push_rx(b);
-                }
-                None => break,
-            }
-        }
-        u.irq_level()
-    };
-    let mut fx = Effects::new();
-    let _ = dom0.vgic.lock().set_level(0, vuart.spi, level, &mut fx);
-    vcpu::apply_effects(&dom0, &fx);
+    if dom0.xen.is_some() {
+        crate::xen::raise_virq(&dom0, xen_abi::xen::VIRQ_CONSOLE, 0);
+    } else if let Some(vuart) = dom0.vuart.as_ref() {
+        let level = vuart.uart.lock().irq_level();
+        let mut fx = Effects::new();
+        let _ = dom0.vgic.lock().set_level(0, vuart.spi, level, &mut fx);
+        vcpu::apply_effects(&dom0, &fx);
+    }
 }

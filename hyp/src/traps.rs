@@ -16,8 +16,18 @@ use xen_abi::hypercall::XEN_HYPERCALL_TAG;
 
 /// Handles one synchronous exit of vCPU `v`.
 pub fn handle(dom: &Domain, v: &Vcpu, a: &mut VcpuArch) -> Next {
+    use crate::stats::{count, Exit};
     let esr = a.regs.esr;
-    match arm_trap::decode(esr) {
+    let trap = arm_trap::decode(esr);
+    count(match trap {
+        Trap::Hvc64 { imm: 0 } | Trap::Smc64 { .. } => Exit::Smccc,
+        Trap::Hvc64 { imm: XEN_HYPERCALL_TAG } => Exit::Hypercall,
+        Trap::Wfx { .. } => Exit::Wfi,
+        Trap::DataAbortLower(_) => Exit::Mmio,
+        Trap::SysReg(_) => Exit::SysReg,
+        _ => Exit::Other,
+    });
+    match trap {
         Trap::Hvc64 { imm: 0 } => vpsci::smccc(dom, v, &mut a.regs),
         Trap::Hvc64 {
             imm: XEN_HYPERCALL_TAG,

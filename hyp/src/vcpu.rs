@@ -178,6 +178,7 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
         fold_lrs(dom, v);
         let next = match exit {
             ExitKind::Irq | ExitKind::Fiq => {
+                crate::stats::count(crate::stats::Exit::Irq);
                 irq::handle_pending();
                 Next::Continue
             }

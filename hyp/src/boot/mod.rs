@@ -281,6 +281,7 @@ pub fn primary(dtb: Pa) -> ! {
     }
     drop(tree);
     info!("heap in use: {} KiB; starting dom0", mm::heap_used() >> 10);
+    info!("*** Serial input to DOM0 (type 'CTRL-a' three times to switch input)");
     vcpu::pcpu_loop()
 }
 
