@@ -78,4 +78,7 @@ else
     echo "XENITH-DOM0: net FAIL no eth0"
 fi
 
+# -- the Xen device interface (/proc/xen, /dev/xen/*, privcmd, evtchn): on Xen only -----------
+sh /xenith/xen.sh
+
 echo "XENITH-DOM0: done"

@@ -12,6 +12,9 @@ use std::process::{Command, Stdio};
 pub const HYP_TARGET: &str = "aarch64-unknown-none-softfloat";
 /// The test guests' target.
 pub const GUEST_TARGET: &str = "aarch64-unknown-none";
+/// dom0's userspace tools (`tools/xen-check`): static musl binaries, linked by `rust-lld`
+/// (`.cargo/config.toml`), so no cross C toolchain is needed.
+pub const DOM0_TOOLS_TARGET: &str = "aarch64-unknown-linux-musl";
 
 /// What `build` produced.
 #[derive(Debug, Clone)]
@@ -24,11 +27,22 @@ pub struct Built {
 
 /// Builds `package` for `target` and returns the ELF executables it produced.
 fn cargo_build(package: &str, target: &str, release: bool) -> Result<Vec<PathBuf>> {
+    cargo_build_with(package, target, release, &[])
+}
+
+/// `cargo_build` with extra cargo arguments.
+fn cargo_build_with(
+    package: &str,
+    target: &str,
+    release: bool,
+    extra: &[&str],
+) -> Result<Vec<PathBuf>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root())
         .args(["build", "-p", package, "--target", target])
-        .args(["--message-format", "json-render-diagnostics"]);
+        .args(["--message-format", "json-render-diagnostics"])
+        .args(extra);
     if release {
         cmd.arg("--release");
     }
@@ -106,6 +120,20 @@ pub fn build_guests() -> Result<Vec<(String, PathBuf)>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Builds dom0's `xen-check` (the `/dev/xen` checks in the initramfs), stripped of debug info
+/// so the initramfs stays small; returns the static executable.
+pub fn build_xen_check() -> Result<PathBuf> {
+    let exes = cargo_build_with(
+        "xen-check",
+        DOM0_TOOLS_TARGET,
+        true,
+        &["--config", "profile.release.strip=\"debuginfo\""],
+    )?;
+    exes.into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n == "xen-check"))
+        .context("cargo built no `xen-check` executable")
 }
 
 pub fn build_all(release: bool) -> Result<Built> {

@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Rust targets the pinned toolchain needs (see `rust-toolchain.toml`).
-const RUST_TARGETS: &[&str] = &["aarch64-unknown-none", "aarch64-unknown-none-softfloat"];
+const RUST_TARGETS: &[&str] = &[
+    "aarch64-unknown-none",
+    "aarch64-unknown-none-softfloat",
+    "aarch64-unknown-linux-musl",
+];
 /// Debian's meta-package for the current arm64 kernel.
 const KERNEL_META: &str = "linux-image-arm64:arm64";
 const BUSYBOX: &str = "busybox-static:arm64";

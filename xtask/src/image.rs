@@ -178,7 +178,8 @@ pub fn module_closure(modules_dir: &Path, wanted: &[&str]) -> Result<Vec<(String
             .with_context(|| format!("kernel module {name}.ko not found in the kernel package"))?;
         let ko = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         for dep in module_depends(&ko).with_context(|| format!("parsing {}", path.display()))? {
-            visit(&dep, index, seen, order, depth + 1)?;
+            // `depends=` spells names as the files do (`xen-privcmd`); the index uses `_`.
+            visit(&dep.replace('-', "_"), index, seen, order, depth + 1)?;
         }
         seen.insert(name.to_string());
         order.push((name.to_string(), path.clone()));
@@ -275,14 +276,29 @@ pub fn md5_hex(data: &[u8]) -> String {
 
 /// Modules dom0 loads (their dependencies are added from `.modinfo`).
 pub const DOM0_MODULES: &[&str] = &["virtio_mmio", "virtio_blk", "virtio_net"];
+/// Modules dom0 loads only when it runs on Xen (`/sys/hypervisor/type` is `xen`): their init
+/// fails with -ENODEV elsewhere. They give `/dev/xen/{evtchn,privcmd,gntdev,gntalloc}` and
+/// `/proc/xen`; `/dev/xen/xenbus{,_backend}` come from the built-in xenbus
+/// (`CONFIG_XEN=y`, `CONFIG_XEN_BACKEND=y`).
+pub const XEN_MODULES: &[&str] = &[
+    "xen_evtchn",
+    "xen_privcmd",
+    "xenfs",
+    "xen_gntdev",
+    "xen_gntalloc",
+];
 
 const INIT: &str = include_str!("../initramfs/init");
 /// Check scripts `/xenith/<name>.sh`, chosen with `xenith.test=<name>`.
-const TEST_SCRIPTS: &[(&str, &str)] = &[("dom0", include_str!("../initramfs/dom0.sh"))];
+const TEST_SCRIPTS: &[(&str, &str)] = &[
+    ("dom0", include_str!("../initramfs/dom0.sh")),
+    ("xen", include_str!("../initramfs/xen.sh")),
+];
 
 /// Builds the dom0 initramfs (gzip'd newc cpio): busybox, `/dev/console`, `/init`, the check
-/// scripts and the virtio modules with their load order in `/etc/xenith-modules`.
-pub fn build_initramfs(deb: &crate::fetch::Debian, out: &Path) -> Result<()> {
+/// scripts, `/bin/xen-check`, the virtio modules with their load order in `/etc/xenith-modules`
+/// and the Xen modules (loaded on Xen only) in `/etc/xenith-xen-modules`.
+pub fn build_initramfs(deb: &crate::fetch::Debian, xen_check: &Path, out: &Path) -> Result<()> {
     let mut c = Cpio::default();
     for d in [
         "bin",
@@ -312,15 +328,27 @@ pub fn build_initramfs(deb: &crate::fetch::Debian, out: &Path) -> Result<()> {
     for (name, text) in TEST_SCRIPTS {
         c.file(&format!("xenith/{name}.sh"), 0o755, text.as_bytes());
     }
+    let xc =
+        std::fs::read(xen_check).with_context(|| format!("reading {}", xen_check.display()))?;
+    c.file("bin/xen-check", 0o755, &xc);
     let mods = module_closure(&deb.modules, DOM0_MODULES)?;
-    let mut order = String::new();
-    for (name, path) in &mods {
-        let ko = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        c.file(&format!("lib/modules/{name}.ko"), 0o644, &ko);
-        order.push_str(name);
-        order.push('\n');
+    let xen_mods: Vec<_> = module_closure(&deb.modules, XEN_MODULES)?
+        .into_iter()
+        .filter(|(n, _)| !mods.iter().any(|(m, _)| m == n))
+        .collect();
+    for (list, file) in [
+        (&mods, "etc/xenith-modules"),
+        (&xen_mods, "etc/xenith-xen-modules"),
+    ] {
+        let mut order = String::new();
+        for (name, path) in list {
+            let ko = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            c.file(&format!("lib/modules/{name}.ko"), 0o644, &ko);
+            order.push_str(name);
+            order.push('\n');
+        }
+        c.file(file, 0o644, order.as_bytes());
     }
-    c.file("etc/xenith-modules", 0o644, order.as_bytes());
     let gz = gzip(&c.finish())?;
     write_if_changed(out, &gz)
 }
@@ -388,6 +416,27 @@ mod tests {
         assert_eq!(field(11), 12);
         assert!(a.ends_with(&[0; 0]));
         assert!(a.windows(10).any(|w| w == b"TRAILER!!!"));
+    }
+
+    /// The Xen modules' order from the real kernel package, when it has been fetched:
+    /// `xenfs` needs `xen-privcmd` (spelled with a dash in its `depends=`).
+    #[test]
+    fn xen_module_order() {
+        let Ok(deb) = std::fs::read_dir(crate::fetch::cache_dir().join("root/lib/modules")) else {
+            return;
+        };
+        for d in deb.flatten() {
+            let order: Vec<String> = module_closure(&d.path(), XEN_MODULES)
+                .unwrap()
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            let pos = |m: &str| order.iter().position(|n| n == m).unwrap();
+            assert!(pos("xen_privcmd") < pos("xenfs"), "{order:?}");
+            for m in XEN_MODULES {
+                pos(m);
+            }
+        }
     }
 
     /// Round trip through the host's `cpio`, when it is installed.

@@ -6,16 +6,20 @@
 //! cargo xtask run [options]         boot Xenith + dom0 to a shell on this terminal
 //! cargo xtask test [--filter S] [-v] every test; exit status 1 on any failure
 //! cargo xtask bench                 boot to dom0 userspace natively and under Xenith
+//! cargo xtask conformance [--against xen] [--filter S]  test guests on Xenith (and real Xen)
 //! ```
 
 mod bench;
 mod build;
+mod conformance;
+mod doccheck;
 mod dt;
 mod fetch;
 mod image;
 mod qemu;
 mod tests;
 mod util;
+mod xen;
 
 use anyhow::{bail, Context, Result};
 use qemu::{Boot, Console, Devices, Machine};
@@ -41,6 +45,8 @@ commands:
       --mem SIZE        RAM (default 2G)
       --guest NAME      boot target/guests/NAME.bin as dom0's kernel instead of Linux
       --native          boot the Linux kernel directly on QEMU, without Xenith
+      --on-xen          boot Debian's real Xen 4.17 instead of Xenith, same dom0 kernel and
+                        initramfs, dom0 on hvc0 (the oracle; see docs/testing-on-xen.md)
       --test NAME       run /xenith/NAME.sh in dom0 (e.g. dom0: the test checks) then power off
       --debug           debug build of the hypervisor
   test [options]    host unit tests, build, then every QEMU boot test; a summary table and
@@ -50,6 +56,14 @@ commands:
       --guest-timeout S / --linux-timeout S   per-boot limits (default 60 / 300 seconds)
   bench [--runs N]  boot to dom0 userspace natively and under Xenith with -icount shift=0,
                     median of N (default 3) runs, and report the ratio
+  conformance [options]  boot every test guest as dom0 under Xenith and print its checks as a
+                    table; differences go to target/xenith/conformance.md (see docs/conformance.md)
+      --against xen     also under Debian's Xen 4.17 (fetched into .cache/debian/xen), side by
+                        side; exit status 1 only if a Xen run crashes, hangs or is malformed
+      --filter SUBSTR   only the guests whose name contains SUBSTR
+      -v, --verbose     stream every console line
+      --timeout S       per-boot limit (default 60 seconds)
+      --xenith IMAGE    a prebuilt Xenith image instead of building target/xenith.bin
 ";
 
 fn main() {
@@ -149,6 +163,25 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
+        "conformance" => {
+            let against_xen = match args.value("--against")?.as_deref() {
+                None => false,
+                Some("xen") => true,
+                Some(o) => bail!("--against takes `xen`, not {o:?}"),
+            };
+            let o = conformance::Options {
+                against_xen,
+                filter: args.value("--filter")?,
+                verbose: args.flag(&["-v", "--verbose"]),
+                timeout: Duration::from_secs(args.parsed("--timeout")?.unwrap_or(60)),
+                xenith: args.value("--xenith")?.map(PathBuf::from),
+            };
+            args.done()?;
+            if !conformance::run(&o)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         "bench" => {
             let runs = args.parsed("--runs")?.unwrap_or(3);
             args.done()?;
@@ -191,6 +224,7 @@ fn cmd_run(mut args: Args) -> Result<()> {
     let guest = args.value("--guest")?;
     let test = args.value("--test")?;
     let native = args.flag(&["--native"]);
+    let on_xen = args.flag(&["--on-xen"]);
     let release = !args.flag(&["--debug"]);
     args.done()?;
 
@@ -204,6 +238,16 @@ fn cmd_run(mut args: Args) -> Result<()> {
     if native {
         let a = prepare_linux()?;
         let mut cmd = native_command(&m, &a, &extra, Console::Interactive);
+        return qemu::run_interactive(&mut cmd);
+    }
+    if on_xen {
+        if guest.is_some() {
+            bail!("--on-xen boots Linux; for the test guests on Xen see `cargo xtask conformance`");
+        }
+        let a = prepare_linux()?;
+        let x = xen::ensure_xen()?;
+        say(format!("Xen: {} ({})", x.image.display(), x.version()));
+        let mut cmd = real_xen_command(&m, &a, &x.image, &extra, Console::Interactive, vcpus)?;
         return qemu::run_interactive(&mut cmd);
     }
     let a = prepare(release)?;
@@ -276,7 +320,8 @@ pub fn prepare_linux() -> Result<LinuxAssets> {
     let deb = fetch::ensure_debian()?;
     let dir = target_dir().join("xenith");
     let initramfs = dir.join("initramfs.cpio.gz");
-    image::build_initramfs(&deb, &initramfs)?;
+    let xen_check = build::build_xen_check()?;
+    image::build_initramfs(&deb, &xen_check, &initramfs)?;
     let disk = dir.join("disk.img");
     image::write_if_changed(&disk, &image::test_disk())?;
     say(format!("initramfs: {}", initramfs.display()));
@@ -371,6 +416,47 @@ fn xenith_command_with(
         console,
     );
     Ok((cmd, Some(dtb)))
+}
+
+/// dom0 Linux on Debian's real Xen: Xen's PV console (`hvc0`, `earlycon=xen`).
+pub const REAL_XEN_DOM0_BOOTARGS: &str = "console=hvc0 earlycon=xen rdinit=/init panic=-1";
+
+/// The QEMU command booting Debian's real Xen (`xen_image`) with Debian's kernel and our
+/// initramfs as dom0: the host DT Xenith gets, dom0 on `hvc0`.
+pub fn real_xen_command(
+    m: &Machine,
+    a: &LinuxAssets,
+    xen_image: &Path,
+    extra_dom0_args: &str,
+    console: Console,
+    vcpus: Option<u32>,
+) -> Result<Command> {
+    let dom0_args = format!("{REAL_XEN_DOM0_BOOTARGS} {extra_dom0_args}");
+    let xen_args = format!(
+        "{} dom0_max_vcpus={}",
+        qemu::XEN_BOOTARGS,
+        vcpus.unwrap_or(m.smp)
+    );
+    let (km, rm) = qemu::place_modules(&a.deb.kernel, Some(&a.initramfs))?;
+    let dtb = target_dir()
+        .join("xenith/dtb")
+        .join(format!("{}-real-xen-linux.dtb", m.tag()));
+    std::fs::create_dir_all(dtb.parent().expect("has parent"))?;
+    dt::host_dtb(m, &km, rm.as_ref(), &xen_args, dom0_args.trim(), &dtb)?;
+    let boot = Boot::Xenith {
+        hyp: xen_image,
+        dtb: &dtb,
+        kernel: &km,
+        ramdisk: rm.as_ref(),
+    };
+    Ok(qemu::command(
+        m,
+        &boot,
+        &Devices {
+            disk: a.disk.clone(),
+        },
+        console,
+    ))
 }
 
 /// The QEMU command booting Debian's kernel directly with our initramfs.

@@ -46,12 +46,20 @@ fn console_line() -> String {
     format!("XC{body}CD\n")
 }
 const DOM0_PREFIX: &str = "XENITH-DOM0: ";
+/// `initramfs/xen.sh` (run by dom0.sh): `XENITH-XEN: skipped (not on Xen)`, or on Xen the
+/// `/bin/xen-check` lines ending with `XENITH-XEN: done passed=N failed=M`.
+const XEN_PREFIX: &str = "XENITH-XEN: ";
 /// A guest's final line starts so (an earlier `# xenith-test: cpus=...` line describes the board).
 const GUEST_SUMMARY: &str = "# xenith-test: passed=";
 /// A boot whose console stays silent this long has hung (Linux prints all through its boot;
 /// `sleep 1` and the disk read are the longest quiet stretches of the checks).
 const LINUX_SILENCE: Duration = Duration::from_secs(90);
 const GUEST_SILENCE: Duration = Duration::from_secs(30);
+
+/// Test guests left out of `cargo xtask test` until Xenith passes them (they still run in
+/// `cargo xtask conformance`). `xen` checks the Xen hypercall interface against real Xen 4.17;
+/// empty this list once Xenith implements it.
+pub const GUESTS_NOT_YET_ON_XENITH: &[&str] = &["xen"];
 
 /// The QEMU cases, in the order they run.
 pub fn cases(guests: &[(String, std::path::PathBuf)], o: &Options) -> Vec<Case> {
@@ -62,6 +70,9 @@ pub fn cases(guests: &[(String, std::path::PathBuf)], o: &Options) -> Vec<Case> 
         ..Machine::default()
     };
     let mut v = Vec::new();
+    let guests = guests
+        .iter()
+        .filter(|(name, _)| !GUESTS_NOT_YET_ON_XENITH.contains(&name.as_str()));
     for (name, bin) in guests {
         for machine in [m(2, "cortex-a57", 2), m(3, "cortex-a57", 2), m(3, "max", 2)] {
             v.push(Case {
@@ -351,6 +362,14 @@ pub fn judge_dom0(t: &Transcript, nproc: u32) -> Vec<String> {
     for l in dom0.iter().filter(|l| l.contains("FAIL")) {
         f.push(format!("{DOM0_PREFIX}{l}"));
     }
+    let xen: Vec<&str> = t
+        .lines
+        .iter()
+        .filter_map(|l| l.split_once(XEN_PREFIX).map(|x| x.1))
+        .collect();
+    for l in xen.iter().filter(|l| l.contains("FAIL")) {
+        f.push(format!("{XEN_PREFIX}{l}"));
+    }
     if dom0.is_empty() {
         f.push(format!(
             "dom0 never reached /init (no `{DOM0_PREFIX}` line)"
@@ -368,6 +387,15 @@ pub fn judge_dom0(t: &Transcript, nproc: u32) -> Vec<String> {
         {
             f.push(format!("missing `{DOM0_PREFIX}{n}`"));
         }
+    }
+    if !dom0.is_empty()
+        && !xen
+            .iter()
+            .any(|l| l.starts_with("skipped") || l.starts_with("done "))
+    {
+        f.push(format!(
+            "missing `{XEN_PREFIX}skipped ...` or `{XEN_PREFIX}done ...`"
+        ));
     }
     end_failures(t, &mut f);
     f
@@ -425,6 +453,7 @@ mod verdicts {
             "XENITH-DOM0: disk ok md5=abc",
             "XENITH-DOM0: net ok eth0 operstate=up",
             "XENITH-DOM0: dhcp ok lease=10.0.2.15",
+            "XENITH-XEN: skipped (not on Xen)",
             "XENITH-DOM0: done",
         ];
         assert!(judge_dom0(&t(&good, true), 2).is_empty());
@@ -433,5 +462,14 @@ mod verdicts {
         bad[6] = "XENITH-DOM0: disk FAIL no /dev/vda";
         assert_eq!(judge_dom0(&t(&bad, true), 2).len(), 2);
         assert_eq!(console_line().len(), 176);
+        // On Xen: xen-check's lines instead of `skipped`; a FAIL fails the case.
+        let mut xen = good.to_vec();
+        xen[9] = "XENITH-XEN: done passed=11 failed=0";
+        assert!(judge_dom0(&t(&xen, true), 2).is_empty());
+        xen.insert(9, "XENITH-XEN: evtchn-errors FAIL NOTIFY 99: got EPERM");
+        assert_eq!(judge_dom0(&t(&xen, true), 2).len(), 1);
+        let mut none = good.to_vec();
+        none.remove(9);
+        assert_eq!(judge_dom0(&t(&none, true), 2).len(), 1);
     }
 }

@@ -1,0 +1,308 @@
+//! The Linux ioctl interface of `/dev/xen/privcmd` and `/dev/xen/evtchn`, the only unsafe code
+//! of the crate.
+//!
+//! Linux uapi headers: `include/uapi/xen/privcmd.h` (`struct privcmd_hypercall`,
+//! `IOCTL_PRIVCMD_HYPERCALL`) and `include/uapi/xen/evtchn.h` (`IOCTL_EVTCHN_*`), with the
+//! generic `_IOC` encoding of `include/uapi/asm-generic/ioctl.h` that arm64 uses. The driver side
+//! is `drivers/xen/privcmd.c` and `drivers/xen/evtchn.c`. The few Xen ABI numbers used
+//! (`xen/include/public/{xen,version}.h`) are here too, spelled as there.
+#![allow(non_upper_case_globals)]
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::Duration;
+
+/// `_IOC_NONE` (asm-generic/ioctl.h).
+const _IOC_NONE: u32 = 0;
+const _IOC_NRSHIFT: u32 = 0;
+const _IOC_TYPESHIFT: u32 = 8;
+const _IOC_SIZESHIFT: u32 = 16;
+const _IOC_DIRSHIFT: u32 = 30;
+
+/// `_IOC(dir, type, nr, size)`.
+const fn _ioc(dir: u32, ty: u8, nr: u8, size: usize) -> u32 {
+    // `size` is a struct size below 2^14 (the field is 14 bits wide), checked by the tests.
+    (dir << _IOC_DIRSHIFT)
+        | ((ty as u32) << _IOC_TYPESHIFT)
+        | ((nr as u32) << _IOC_NRSHIFT)
+        | ((size as u32) << _IOC_SIZESHIFT)
+}
+
+/// `struct privcmd_hypercall` (privcmd.h).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct privcmd_hypercall {
+    pub op: u64,
+    pub arg: [u64; 5],
+}
+
+/// `IOCTL_PRIVCMD_HYPERCALL` (privcmd.h).
+pub const IOCTL_PRIVCMD_HYPERCALL: u32 = _ioc(_IOC_NONE, b'P', 0, size_of::<privcmd_hypercall>());
+
+/// `struct ioctl_evtchn_bind_interdomain` (evtchn.h).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct ioctl_evtchn_bind_interdomain {
+    pub remote_domain: u32,
+    pub remote_port: u32,
+}
+/// `struct ioctl_evtchn_bind_unbound_port` (evtchn.h).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct ioctl_evtchn_bind_unbound_port {
+    pub remote_domain: u32,
+}
+/// `struct ioctl_evtchn_unbind` (evtchn.h).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct ioctl_evtchn_unbind {
+    pub port: u32,
+}
+/// `struct ioctl_evtchn_notify` (evtchn.h).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct ioctl_evtchn_notify {
+    pub port: u32,
+}
+
+/// `IOCTL_EVTCHN_BIND_INTERDOMAIN` (evtchn.h): returns the new local port.
+pub const IOCTL_EVTCHN_BIND_INTERDOMAIN: u32 = _ioc(
+    _IOC_NONE,
+    b'E',
+    1,
+    size_of::<ioctl_evtchn_bind_interdomain>(),
+);
+/// `IOCTL_EVTCHN_BIND_UNBOUND_PORT` (evtchn.h): returns the new local port.
+pub const IOCTL_EVTCHN_BIND_UNBOUND_PORT: u32 = _ioc(
+    _IOC_NONE,
+    b'E',
+    2,
+    size_of::<ioctl_evtchn_bind_unbound_port>(),
+);
+/// `IOCTL_EVTCHN_UNBIND` (evtchn.h).
+pub const IOCTL_EVTCHN_UNBIND: u32 = _ioc(_IOC_NONE, b'E', 3, size_of::<ioctl_evtchn_unbind>());
+/// `IOCTL_EVTCHN_NOTIFY` (evtchn.h).
+pub const IOCTL_EVTCHN_NOTIFY: u32 = _ioc(_IOC_NONE, b'E', 4, size_of::<ioctl_evtchn_notify>());
+
+/// `ioctl(fd, req, arg)`; `Ok(return value)` or the errno as an `io::Error`.
+///
+/// # Safety
+/// `arg` must point to a live, writable `T` of the layout `req` expects.
+unsafe fn ioctl<T>(f: &File, req: u32, arg: *mut T) -> io::Result<i32> {
+    // SAFETY: the caller passes a pointer to the struct this request reads/writes; `f` is an
+    // open descriptor. The request number is a bit pattern: `as` reinterprets it for the libc
+    // flavour (`c_int` on musl, `c_ulong` on glibc).
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), req as libc::Ioctl, arg) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn open_rw(path: &str) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// `__HYPERVISOR_xen_version` (xen/include/public/xen.h).
+pub const __HYPERVISOR_xen_version: u64 = 17;
+/// `XENVER_version` (version.h): `major << 16 | minor`.
+pub const XENVER_version: u64 = 0;
+/// `XENVER_extraversion` (version.h): fills `xen_extraversion_t` (`char[16]`).
+pub const XENVER_extraversion: u64 = 1;
+/// `XENVER_capabilities` (version.h): fills `xen_capabilities_info_t` (`char[1024]`).
+pub const XENVER_capabilities: u64 = 3;
+/// `XENVER_pagesize` (version.h): returns the page size.
+pub const XENVER_pagesize: u64 = 7;
+/// `XEN_EXTRAVERSION_LEN` (version.h).
+pub const XEN_EXTRAVERSION_LEN: usize = 16;
+/// `XEN_CAPABILITIES_INFO_LEN` (version.h).
+pub const XEN_CAPABILITIES_INFO_LEN: usize = 1024;
+
+/// The `xen_version` sub-ops that fill a fixed-size C string (version.h).
+#[derive(Debug, Clone, Copy)]
+pub enum XenverString {
+    Extraversion,
+    Capabilities,
+}
+
+impl XenverString {
+    fn cmd(self) -> u64 {
+        match self {
+            XenverString::Extraversion => XENVER_extraversion,
+            XenverString::Capabilities => XENVER_capabilities,
+        }
+    }
+    /// The size of the struct Xen writes.
+    fn len(self) -> usize {
+        match self {
+            XenverString::Extraversion => XEN_EXTRAVERSION_LEN,
+            XenverString::Capabilities => XEN_CAPABILITIES_INFO_LEN,
+        }
+    }
+}
+
+/// `/dev/xen/privcmd`.
+pub struct Privcmd(File);
+
+impl Privcmd {
+    pub fn open(path: &str) -> io::Result<Privcmd> {
+        open_rw(path).map(Privcmd)
+    }
+
+    /// `IOCTL_PRIVCMD_HYPERCALL`: the hypercall's non-negative result, or its negated Xen errno
+    /// as the `io::Error` (Xen's errno values are Linux's).
+    ///
+    /// # Safety
+    /// The driver passes the arguments to Xen unchanged and Xen reads and writes dom0's user
+    /// memory directly: every argument that `op` takes as a pointer must be valid for the
+    /// accesses Xen makes through it for the duration of the call.
+    pub unsafe fn hypercall(&self, op: u64, arg: [u64; 5]) -> io::Result<i32> {
+        let mut h = privcmd_hypercall { op, arg };
+        // SAFETY: `h` is a live `privcmd_hypercall`, what IOCTL_PRIVCMD_HYPERCALL reads; the
+        // caller vouches for the pointers among the arguments.
+        unsafe { ioctl(&self.0, IOCTL_PRIVCMD_HYPERCALL, &mut h) }
+    }
+
+    /// `xen_version(cmd, NULL)`: for the sub-ops that return a number (and, for the others,
+    /// their error on a NULL buffer).
+    pub fn xen_version(&self, cmd: u64) -> io::Result<i32> {
+        // SAFETY: the only pointer `xen_version` takes is its second argument, NULL here: Xen's
+        // copy to it fails (-EFAULT) without touching memory.
+        unsafe { self.hypercall(__HYPERVISOR_xen_version, [cmd, 0, 0, 0, 0]) }
+    }
+
+    /// `xen_version(cmd, buf)` for a sub-op that fills a C string; the hypercall's result and
+    /// the string up to its NUL.
+    pub fn xen_version_string(&self, which: XenverString) -> io::Result<(i32, String)> {
+        let mut buf = vec![0u8; which.len()];
+        // SAFETY: `buf` is ours, writable and exactly the size of the struct this sub-op
+        // writes; it outlives the call.
+        let r = unsafe {
+            self.hypercall(
+                __HYPERVISOR_xen_version,
+                [which.cmd(), buf.as_mut_ptr() as u64, 0, 0, 0],
+            )
+        }?;
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        Ok((r, String::from_utf8_lossy(&buf[..end]).into_owned()))
+    }
+}
+
+/// `/dev/xen/evtchn`: event channels bound to this file.
+pub struct Evtchn(File);
+
+impl Evtchn {
+    pub fn open(path: &str) -> io::Result<Evtchn> {
+        open_rw(path).map(Evtchn)
+    }
+
+    /// `IOCTL_EVTCHN_BIND_UNBOUND_PORT`: a new port that `remote_domain` may bind to.
+    pub fn bind_unbound_port(&self, remote_domain: u32) -> io::Result<u32> {
+        let mut a = ioctl_evtchn_bind_unbound_port { remote_domain };
+        // SAFETY: `a` is the struct this request reads.
+        let r = unsafe { ioctl(&self.0, IOCTL_EVTCHN_BIND_UNBOUND_PORT, &mut a) }?;
+        Ok(r.unsigned_abs())
+    }
+
+    /// `IOCTL_EVTCHN_BIND_INTERDOMAIN`: a local port connected to `remote_port` of
+    /// `remote_domain`.
+    pub fn bind_interdomain(&self, remote_domain: u32, remote_port: u32) -> io::Result<u32> {
+        let mut a = ioctl_evtchn_bind_interdomain {
+            remote_domain,
+            remote_port,
+        };
+        // SAFETY: `a` is the struct this request reads.
+        let r = unsafe { ioctl(&self.0, IOCTL_EVTCHN_BIND_INTERDOMAIN, &mut a) }?;
+        Ok(r.unsigned_abs())
+    }
+
+    /// `IOCTL_EVTCHN_UNBIND`.
+    pub fn unbind(&self, port: u32) -> io::Result<()> {
+        let mut a = ioctl_evtchn_unbind { port };
+        // SAFETY: `a` is the struct this request reads.
+        unsafe { ioctl(&self.0, IOCTL_EVTCHN_UNBIND, &mut a) }.map(drop)
+    }
+
+    /// `IOCTL_EVTCHN_NOTIFY`: sends an event on `port` (to its remote end).
+    pub fn notify(&self, port: u32) -> io::Result<()> {
+        let mut a = ioctl_evtchn_notify { port };
+        // SAFETY: `a` is the struct this request reads.
+        unsafe { ioctl(&self.0, IOCTL_EVTCHN_NOTIFY, &mut a) }.map(drop)
+    }
+
+    /// Waits up to `timeout` for pending ports (poll, then `read()` of `u32` port numbers);
+    /// an empty list when none arrived in time. A delivered port stays masked until
+    /// [`Evtchn::unmask`].
+    pub fn wait(&mut self, timeout: Duration) -> io::Result<Vec<u32>> {
+        let mut p = libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one live `pollfd`, count 1.
+        let n = unsafe { libc::poll(&mut p, 1, ms) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 || p.revents & libc::POLLIN == 0 {
+            return Ok(Vec::new());
+        }
+        let mut buf = [0u8; 64];
+        let len = self.0.read(&mut buf)?;
+        Ok(buf[..len - len % 4]
+            .chunks_exact(4)
+            .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    /// Unmasks `port` again after a delivery: `write()` of its number.
+    pub fn unmask(&mut self, port: u32) -> io::Result<()> {
+        self.0.write_all(&port.to_ne_bytes())
+    }
+}
+
+/// `mount -t xenfs xenfs <dir>`.
+pub fn mount_xenfs(dir: &str) -> io::Result<()> {
+    let src = c"xenfs";
+    let target = std::ffi::CString::new(dir).map_err(io::Error::other)?;
+    // SAFETY: NUL-terminated strings that live across the call; no mount data.
+    let r = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            src.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The numbers a C program gets from the uapi headers on arm64.
+    #[test]
+    fn ioctl_numbers() {
+        assert_eq!(size_of::<privcmd_hypercall>(), 48);
+        assert_eq!(IOCTL_PRIVCMD_HYPERCALL, 0x0030_5000);
+        assert_eq!(IOCTL_EVTCHN_BIND_INTERDOMAIN, 0x0008_4501);
+        assert_eq!(IOCTL_EVTCHN_BIND_UNBOUND_PORT, 0x0004_4502);
+        assert_eq!(IOCTL_EVTCHN_UNBIND, 0x0004_4503);
+        assert_eq!(IOCTL_EVTCHN_NOTIFY, 0x0004_4504);
+    }
+}
