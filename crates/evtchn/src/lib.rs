@@ -1,12 +1,17 @@
-//! Xen's 2-level event channels as pure logic: the per-domain port table and the rules of
-//! `EVTCHNOP_*` (Xen 4.17 `xen/common/event_channel.c`) and the 2-level delivery bit math
-//! (`xen/common/event_2l.c`), as Linux's `drivers/xen/events/events_base.c` and `events_2l.c`
-//! expect them.
+//! Xen's event channels as pure logic: the per-domain port table and the rules of
+//! `EVTCHNOP_*` (Xen 4.17 `xen/common/event_channel.c`), the 2-level delivery bit math
+//! (`xen/common/event_2l.c`) and the FIFO-based ABI ([`fifo`], `xen/common/event_fifo.c`), as
+//! Linux's `drivers/xen/events/events_base.c`, `events_2l.c` and `events_fifo.c` expect them.
 //!
-//! The pending/mask bitmaps live in guest memory (`shared_info.evtchn_pending/evtchn_mask`, each
-//! vCPU's `vcpu_info.evtchn_pending_sel` and `evtchn_upcall_pending`) where the guest changes
-//! them concurrently, so this crate reaches them only through [`EventWords`], which the
-//! hypervisor implements with atomic operations on the mapped pages.
+//! A domain starts with the 2-level ABI and switches to FIFO for good when
+//! `EVTCHNOP_init_control` first succeeds ([`Evtchns::init_control`]; `EVTCHNOP_reset` switches
+//! back). Delivery, unmask, close and the pending/masked queries follow the active ABI.
+//!
+//! The 2-level pending/mask bitmaps live in guest memory (`shared_info.evtchn_pending/
+//! evtchn_mask`, each vCPU's `vcpu_info.evtchn_pending_sel` and `evtchn_upcall_pending`), as do
+//! the FIFO event array and control blocks, and the guest changes them concurrently, so this
+//! crate reaches them only through [`EventWords`] and [`FifoWords`], which the hypervisor
+//! implements with atomic operations on the mapped pages.
 //!
 //! Locking is the hypervisor's: an operation that touches two domains
 //! ([`bind_interdomain`], closing an interdomain channel, sending across domains) must run
@@ -15,25 +20,29 @@
 //!
 //! Every port, vCPU and VIRQ number here may come from a hostile guest: bad values give an
 //! [`Error`] (mapped one-to-one onto Xen's errno by [`Error::errno`]), never a panic, and the
-//! table never grows past its configured maximum (at most [`EVTCHN_2L_NR_CHANNELS`] = 4096).
+//! table never grows past its configured maximum (at most [`EVTCHN_2L_NR_CHANNELS`] = 4096
+//! ports with the 2-level ABI, [`EVTCHN_FIFO_NR_CHANNELS`] = 131072 with FIFO).
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+pub mod fifo;
 #[cfg(test)]
 mod tests;
 
+use addr::{Pa, PAGE_SIZE};
 use alloc::vec;
 use alloc::vec::Vec;
 use xen_abi::errno;
 use xen_abi::event_channel::{
     evtchn_status, EVTCHNSTAT_closed, EVTCHNSTAT_interdomain, EVTCHNSTAT_ipi, EVTCHNSTAT_unbound,
-    EVTCHNSTAT_virq,
+    EVTCHNSTAT_virq, EVTCHN_FIFO_PRIORITY_DEFAULT, EVTCHN_FIFO_PRIORITY_MIN,
 };
 use xen_abi::xen::{VIRQ_DEBUG, VIRQ_TIMER, VIRQ_XENOPROF, VIRQ_XENPMU};
 
-pub use xen_abi::event_channel::EVTCHN_2L_NR_CHANNELS;
+pub use fifo::{Fifo, FifoWords, PortFifo};
+pub use xen_abi::event_channel::{EVTCHN_2L_NR_CHANNELS, EVTCHN_FIFO_NR_CHANNELS};
 pub use xen_abi::xen::NR_VIRQS;
 
 /// Bits in one `xen_ulong_t` word of the 2-level bitmaps (`BITS_PER_EVTCHN_WORD` on ARM).
@@ -87,6 +96,12 @@ pub enum Error {
     Exist,
     /// Allocation failed (`XEN_ENOMEM`).
     NoMem,
+    /// Not offered by the active ABI (`XEN_ENOSYS`: `EVTCHNOP_set_priority` with 2-level).
+    NoSys,
+    /// `EVTCHNOP_expand_array` before `EVTCHNOP_init_control` (`XEN_EOPNOTSUPP`).
+    OpNotSupp,
+    /// The port is not usable (`XEN_EACCES`: `EVTCHNOP_set_priority` of a closed port).
+    Acces,
 }
 
 impl Error {
@@ -101,6 +116,9 @@ impl Error {
             Error::NoEnt => errno::XEN_ENOENT,
             Error::Exist => errno::XEN_EEXIST,
             Error::NoMem => errno::XEN_ENOMEM,
+            Error::NoSys => errno::XEN_ENOSYS,
+            Error::OpNotSupp => errno::XEN_EOPNOTSUPP,
+            Error::Acces => errno::XEN_EACCES,
         }
     }
 }
@@ -281,27 +299,36 @@ pub fn unmask_port(words: &mut impl EventWords, port: u32, vcpu: u32) -> bool {
 pub struct Evtchns {
     dom: DomId,
     nr_vcpus: u32,
-    max_ports: u32,
-    /// Ports `0..ports.len()` exist ("valid" in Xen's terms); grown on demand up to `max_ports`.
+    /// The configured maximum (`max_evtchn_port + 1`), at most `EVTCHN_FIFO_NR_CHANNELS`; the
+    /// 2-level ABI further limits it to `EVTCHN_2L_NR_CHANNELS`.
+    max_ports_cfg: u32,
+    /// Ports `0..ports.len()` exist ("valid" in Xen's terms); grown on demand up to
+    /// `max_ports()`.
     ports: Vec<Channel>,
+    /// FIFO state of each port (same length as `ports`), kept under either ABI.
+    fifo_ports: Vec<PortFifo>,
     /// `virq_to_port[vcpu][virq]`; global VIRQs are recorded on vCPU 0.
     virq_to_port: Vec<[Option<u32>; NR_VIRQS]>,
+    /// The FIFO ABI's state once `EVTCHNOP_init_control` succeeded; `None`: 2-level.
+    fifo: Option<Fifo>,
 }
 
 impl Evtchns {
     /// A table for domain `dom` with `nr_vcpus` vCPUs and at most `max_ports` ports (clamped
-    /// to `1..=EVTCHN_2L_NR_CHANNELS`). Port 0 is reserved, as in Xen.
+    /// to `1..=EVTCHN_FIFO_NR_CHANNELS`, and to `EVTCHN_2L_NR_CHANNELS` while the domain uses
+    /// the 2-level ABI). Port 0 is reserved, as in Xen.
     pub fn new(dom: DomId, nr_vcpus: u32, max_ports: u32) -> Self {
-        let max_ports = max_ports.clamp(1, EVTCHN_2L_NR_CHANNELS);
         Evtchns {
             dom,
             nr_vcpus,
-            max_ports,
+            max_ports_cfg: max_ports.clamp(1, EVTCHN_FIFO_NR_CHANNELS),
             ports: vec![Channel {
                 state: State::Reserved,
                 notify_vcpu: 0,
             }],
+            fifo_ports: vec![PortFifo::NEW],
             virq_to_port: vec![[None; NR_VIRQS]; nr_vcpus as usize],
+            fifo: None,
         }
     }
 
@@ -315,14 +342,19 @@ impl Evtchns {
         self.nr_vcpus
     }
 
-    /// Maximum number of ports (the highest usable port is `max_ports() - 1`).
+    /// Maximum number of ports under the active ABI (the highest usable port is
+    /// `max_ports() - 1`; Xen's `max_evtchns` capped by `max_evtchn_port`).
     pub fn max_ports(&self) -> u32 {
-        self.max_ports
+        if self.fifo.is_some() {
+            self.max_ports_cfg
+        } else {
+            self.max_ports_cfg.min(EVTCHN_2L_NR_CHANNELS)
+        }
     }
 
     /// Ports currently allocated in the table (valid ports are `0..valid_ports()`).
     pub fn valid_ports(&self) -> u32 {
-        // ports.len() <= max_ports <= 4096, so this never truncates.
+        // ports.len() <= EVTCHN_FIFO_NR_CHANNELS, so this never truncates.
         self.ports.len() as u32
     }
 
@@ -334,6 +366,16 @@ impl Evtchns {
     /// Port bound to `virq` for `vcpu` (global VIRQs: on vCPU 0).
     pub fn virq_port(&self, virq: u32, vcpu: u32) -> Option<u32> {
         *self.virq_to_port.get(vcpu as usize)?.get(virq as usize)?
+    }
+
+    /// The FIFO state, if the domain uses the FIFO ABI.
+    pub fn fifo(&self) -> Option<&Fifo> {
+        self.fifo.as_ref()
+    }
+
+    /// FIFO state of `port` (its priority), if the port is valid.
+    pub fn port_fifo(&self, port: u32) -> Option<&PortFifo> {
+        self.fifo_ports.get(port as usize)
     }
 
     fn chan(&self, port: u32) -> Result<&Channel, Error> {
@@ -352,44 +394,69 @@ impl Evtchns {
         }
     }
 
-    /// The lowest free port, without allocating it (Xen's `get_free_port` scan).
-    fn find_free(&self) -> Result<u32, Error> {
-        if let Some(i) = self.ports.iter().position(|c| c.state == State::Free) {
+    /// The lowest free port, without allocating it (Xen's `get_free_port` scan). With FIFO, a
+    /// closed port still linked in a guest queue is busy and skipped (`evtchn_is_busy`).
+    fn find_free(&self, words: &impl FifoWords) -> Result<u32, Error> {
+        let max = self.max_ports() as usize;
+        let busy = |i: usize| {
+            self.fifo
+                .as_ref()
+                .is_some_and(|f| f.is_busy(words, i as u32))
+        };
+        if let Some(i) = self
+            .ports
+            .iter()
+            .take(max)
+            .enumerate()
+            .position(|(i, c)| c.state == State::Free && !busy(i))
+        {
             return Ok(i as u32);
         }
         let next = self.valid_ports();
-        if next < self.max_ports {
+        if next < self.max_ports() {
             Ok(next)
         } else {
             Err(Error::NoSpc)
         }
     }
 
-    /// Makes `port` (from `find_free`) exist and gives it `chan`.
+    /// Makes `port` (from `find_free`) exist and gives it `chan` (default FIFO priority, as
+    /// Xen's `evtchn_port_init`).
     fn install(&mut self, port: u32, chan: Channel) -> Result<(), Error> {
         let idx = port as usize;
         if idx == self.ports.len() {
             self.ports.try_reserve(1).map_err(|_| Error::NoMem)?;
+            self.fifo_ports.try_reserve(1).map_err(|_| Error::NoMem)?;
             self.ports.push(chan);
+            self.fifo_ports.push(PortFifo::NEW);
         } else {
             *self.ports.get_mut(idx).ok_or(Error::Inval)? = chan;
+            let pf = self.fifo_ports.get_mut(idx).ok_or(Error::Inval)?;
+            pf.set_priority(EVTCHN_FIFO_PRIORITY_DEFAULT)?;
         }
         Ok(())
     }
 
-    fn alloc(&mut self, chan: Channel) -> Result<u32, Error> {
-        let port = self.find_free()?;
+    fn alloc(&mut self, words: &impl FifoWords, chan: Channel) -> Result<u32, Error> {
+        let port = self.find_free(words)?;
         self.install(port, chan)?;
         Ok(port)
     }
 
     /// `EVTCHNOP_alloc_unbound`: a new port that `remote_dom` may bind to. `remote_dom` must
     /// already be resolved (`DOMID_SELF` means the *caller*, which may not be this domain).
-    pub fn alloc_unbound(&mut self, remote_dom: DomId) -> Result<u32, Error> {
-        self.alloc(Channel {
-            state: State::Unbound { remote_dom },
-            notify_vcpu: 0,
-        })
+    pub fn alloc_unbound(
+        &mut self,
+        words: &impl FifoWords,
+        remote_dom: DomId,
+    ) -> Result<u32, Error> {
+        self.alloc(
+            words,
+            Channel {
+                state: State::Unbound { remote_dom },
+                notify_vcpu: 0,
+            },
+        )
     }
 
     /// `EVTCHNOP_bind_interdomain` with `remote_dom` = this domain (a loopback channel, legal
@@ -397,10 +464,10 @@ impl Evtchns {
     /// The new port is marked pending, as Xen does.
     pub fn bind_loopback(
         &mut self,
-        words: &mut impl EventWords,
+        words: &mut impl FifoWords,
         remote_port: u32,
     ) -> Result<Bound, Error> {
-        let lport = self.find_free()?;
+        let lport = self.find_free(words)?;
         let me = self.dom;
         match self.chan(remote_port)?.state {
             State::Unbound { remote_dom } if remote_dom == me => {}
@@ -431,7 +498,7 @@ impl Evtchns {
     /// [`Evtchns::peer_closed`] (under both domains' locks); a loopback peer is updated here.
     pub fn close(
         &mut self,
-        words: &mut impl EventWords,
+        words: &mut impl FifoWords,
         port: u32,
     ) -> Result<Option<PeerToUpdate>, Error> {
         let chan = *self.chan(port)?;
@@ -474,8 +541,14 @@ impl Evtchns {
                 }
             }
         }
-        if port < EVTCHN_2L_NR_CHANNELS {
-            words.clear_pending(port);
+        // `evtchn_port_clear_pending` of the active ABI.
+        match &self.fifo {
+            Some(f) => f.clear_pending(words, port),
+            None if port < EVTCHN_2L_NR_CHANNELS => words.clear_pending(port),
+            None => {}
+        }
+        if let Some(pf) = self.fifo_ports.get_mut(port as usize) {
+            pf.set_saved_pending(false);
         }
         *self.chan_mut(port)? = Channel::FREE;
         Ok(peer)
@@ -504,7 +577,12 @@ impl Evtchns {
 
     /// `EVTCHNOP_bind_virq`: binds `virq` on `vcpu` to a new port. Global VIRQs must be bound
     /// on vCPU 0.
-    pub fn bind_virq(&mut self, virq: u32, vcpu: u32) -> Result<u32, Error> {
+    pub fn bind_virq(
+        &mut self,
+        words: &impl FifoWords,
+        virq: u32,
+        vcpu: u32,
+    ) -> Result<u32, Error> {
         if virq as usize >= NR_VIRQS {
             return Err(Error::Inval);
         }
@@ -515,10 +593,13 @@ impl Evtchns {
         if self.virq_port(virq, vcpu).is_some() {
             return Err(Error::Exist);
         }
-        let port = self.alloc(Channel {
-            state: State::Virq { virq },
-            notify_vcpu: vcpu,
-        })?;
+        let port = self.alloc(
+            words,
+            Channel {
+                state: State::Virq { virq },
+                notify_vcpu: vcpu,
+            },
+        )?;
         if let Some(slot) = self
             .virq_to_port
             .get_mut(vcpu as usize)
@@ -530,16 +611,19 @@ impl Evtchns {
     }
 
     /// `EVTCHNOP_bind_ipi`: a new port notifying `vcpu` of this domain.
-    pub fn bind_ipi(&mut self, vcpu: u32) -> Result<u32, Error> {
+    pub fn bind_ipi(&mut self, words: &impl FifoWords, vcpu: u32) -> Result<u32, Error> {
         self.check_vcpu(vcpu)?;
-        self.alloc(Channel {
-            state: State::Ipi,
-            notify_vcpu: vcpu,
-        })
+        self.alloc(
+            words,
+            Channel {
+                state: State::Ipi,
+                notify_vcpu: vcpu,
+            },
+        )
     }
 
     /// `EVTCHNOP_bind_vcpu`: retargets `port` to `vcpu`. Allowed for global VIRQs, unbound and
-    /// interdomain channels, as in Xen.
+    /// interdomain channels, as in Xen. With FIFO the next event goes to `vcpu`'s queue.
     pub fn bind_vcpu(&mut self, port: u32, vcpu: u32) -> Result<(), Error> {
         self.check_vcpu(vcpu)?;
         let c = self.chan_mut(port)?;
@@ -570,11 +654,53 @@ impl Evtchns {
         Ok((s, c.notify_vcpu))
     }
 
+    /// Whether `port` is bound (Xen's `evtchn_usable`: neither free nor reserved).
+    fn usable(&self, port: u32) -> Result<bool, Error> {
+        Ok(!matches!(
+            self.chan(port)?.state,
+            State::Free | State::Reserved
+        ))
+    }
+
+    /// `evtchn_is_pending` under the active ABI (false for an unbound port).
+    pub fn is_pending(&self, words: &impl FifoWords, port: u32) -> Result<bool, Error> {
+        if !self.usable(port)? {
+            return Ok(false);
+        }
+        Ok(match &self.fifo {
+            Some(f) => f.is_pending(words, port),
+            None => port < EVTCHN_2L_NR_CHANNELS && words.is_pending(port),
+        })
+    }
+
+    /// `evtchn_is_masked` under the active ABI (true for an unbound port).
+    pub fn is_masked(&self, words: &impl FifoWords, port: u32) -> Result<bool, Error> {
+        if !self.usable(port)? {
+            return Ok(true);
+        }
+        Ok(match &self.fifo {
+            Some(f) => f.is_masked(words, port),
+            None => port >= EVTCHN_2L_NR_CHANNELS || words.is_masked(port),
+        })
+    }
+
     /// `EVTCHNOP_unmask`: clears the mask bit and, if the port is pending, raises the upcall
-    /// on its notify vCPU. Returns the vCPU to inject the PPI into.
-    pub fn unmask(&self, words: &mut impl EventWords, port: u32) -> Result<Option<u32>, Error> {
+    /// on its notify vCPU (with FIFO: links the port onto its queue). Returns the vCPU to
+    /// inject the PPI into.
+    pub fn unmask(&mut self, words: &mut impl FifoWords, port: u32) -> Result<Option<u32>, Error> {
         let vcpu = self.chan(port)?.notify_vcpu;
-        Ok(unmask_port(words, port, vcpu).then_some(vcpu))
+        let usable = self.usable(port)?;
+        let up = match &mut self.fifo {
+            None => unmask_port(words, port, vcpu),
+            Some(f) => {
+                if !usable {
+                    return Ok(None);
+                }
+                let pf = self.fifo_ports.get_mut(port as usize).ok_or(Error::Inval)?;
+                f.unmask(words, port, vcpu, pf)
+            }
+        };
+        Ok(up.then_some(vcpu))
     }
 
     /// `EVTCHNOP_send` from `port`: where the event goes. `Ok(None)` for an unbound port (Xen
@@ -599,20 +725,28 @@ impl Evtchns {
         }
     }
 
-    /// Marks `port` of this domain pending towards its notify vCPU ([`set_pending`]). Returns
-    /// the vCPU to inject the event-channel PPI into. Free or invalid ports are ignored.
-    pub fn deliver(&self, words: &mut impl EventWords, port: u32) -> Option<u32> {
-        let c = self.channel(port)?;
+    /// Marks `port` of this domain pending towards its notify vCPU under the active ABI
+    /// ([`set_pending`] or [`Fifo::set_pending`]). Returns the vCPU to inject the
+    /// event-channel PPI into. Free or invalid ports are ignored.
+    pub fn deliver(&mut self, words: &mut impl FifoWords, port: u32) -> Option<u32> {
+        let c = *self.channel(port)?;
         if matches!(c.state, State::Free | State::Reserved) {
             return None;
         }
-        set_pending(words, port, c.notify_vcpu).then_some(c.notify_vcpu)
+        let up = match &mut self.fifo {
+            None => set_pending(words, port, c.notify_vcpu),
+            Some(f) => {
+                let pf = self.fifo_ports.get_mut(port as usize)?;
+                f.set_pending(words, port, c.notify_vcpu, pf)
+            }
+        };
+        up.then_some(c.notify_vcpu)
     }
 
     /// Raises `virq` (`send_guest_vcpu_virq` for per-vCPU VIRQs on `vcpu`,
     /// `send_guest_global_virq` for global ones, which go to the channel's notify vCPU and
     /// ignore `vcpu`). Returns the vCPU to inject the PPI into; nothing if the VIRQ is unbound.
-    pub fn raise_virq(&self, words: &mut impl EventWords, virq: u32, vcpu: u32) -> Option<u32> {
+    pub fn raise_virq(&mut self, words: &mut impl FifoWords, virq: u32, vcpu: u32) -> Option<u32> {
         if virq as usize >= NR_VIRQS {
             return None;
         }
@@ -621,13 +755,114 @@ impl Evtchns {
         self.deliver(words, port)
     }
 
-    /// `EVTCHNOP_reset` (and domain teardown): closes every port. `peer` is called with each
-    /// interdomain peer in another domain, to update with [`Evtchns::peer_closed`].
-    pub fn reset(&mut self, words: &mut impl EventWords, mut peer: impl FnMut(PeerToUpdate)) {
+    /// `EVTCHNOP_init_control` for `vcpu`: registers its FIFO control block at byte `offset`
+    /// of the guest page at host address `page` (`None`: the frame is not the domain's
+    /// writable RAM). The first success switches the domain to the FIFO ABI: ports bound so
+    /// far get the default priority and keep their 2-level pending state, raised when their
+    /// event-array page is added (Xen's `setup_ports`). Errors as in Xen: `-ENOENT` for a bad
+    /// vCPU, then `-EINVAL` for an offset past `PAGE_SIZE - sizeof(control block)`, a
+    /// misaligned offset, a bad frame, or a vCPU that already has a control block.
+    pub fn init_control(
+        &mut self,
+        words: &impl FifoWords,
+        vcpu: u32,
+        offset: u32,
+        page: Option<Pa>,
+    ) -> Result<(), Error> {
+        self.check_vcpu(vcpu)?;
+        fifo::check_control_offset(offset)?;
+        if self
+            .fifo
+            .as_ref()
+            .is_some_and(|f| f.control_block(vcpu).is_some())
+        {
+            return Err(Error::Inval);
+        }
+        let page = page
+            .filter(|p| p.is_aligned(PAGE_SIZE))
+            .ok_or(Error::Inval)?;
+        let at = page.checked_add(u64::from(offset)).ok_or(Error::Inval)?;
+        if let Some(f) = &mut self.fifo {
+            return f.map_control_block(vcpu, at);
+        }
+        let mut f = Fifo::new(self.nr_vcpus)?;
+        f.map_control_block(vcpu, at)?;
+        for (port, pf) in self.fifo_ports.iter_mut().enumerate().skip(1) {
+            let port = port as u32;
+            if port < EVTCHN_2L_NR_CHANNELS && words.is_pending(port) {
+                pf.set_saved_pending(true);
+            }
+            pf.set_priority(EVTCHN_FIFO_PRIORITY_DEFAULT)?;
+        }
+        self.fifo = Some(f);
+        Ok(())
+    }
+
+    /// `EVTCHNOP_expand_array`: adds the guest page at host address `page` (`None`: not the
+    /// domain's writable RAM) to the event array, then raises the events that arrived for its
+    /// ports while it was missing, calling `upcall(vcpu)` for each vCPU whose PPI must be
+    /// injected. `-EOPNOTSUPP` before `EVTCHNOP_init_control`, `-ENOSPC` once all
+    /// `EVTCHN_FIFO_NR_CHANNELS` ports have words, `-EINVAL` for a bad frame.
+    pub fn expand_array(
+        &mut self,
+        words: &mut impl FifoWords,
+        page: Option<Pa>,
+        mut upcall: impl FnMut(u32),
+    ) -> Result<(), Error> {
+        let f = self.fifo.as_mut().ok_or(Error::OpNotSupp)?;
+        if f.array_pages() >= fifo::EVTCHN_FIFO_MAX_EVENT_ARRAY_PAGES {
+            return Err(Error::NoSpc);
+        }
+        let range = f.add_array_page(page.ok_or(Error::Inval)?)?;
+        for port in range {
+            let (Some(c), Some(pf)) = (
+                self.ports.get(port as usize),
+                self.fifo_ports.get_mut(port as usize),
+            ) else {
+                break;
+            };
+            if !pf.saved_pending() || matches!(c.state, State::Free | State::Reserved) {
+                continue;
+            }
+            pf.set_saved_pending(false);
+            if f.set_pending(words, port, c.notify_vcpu, pf) {
+                upcall(c.notify_vcpu);
+            }
+        }
+        Ok(())
+    }
+
+    /// `EVTCHNOP_set_priority`: `-EINVAL` for an invalid port, `-ENOSYS` with the 2-level
+    /// ABI, `-EACCES` for a closed port, `-EINVAL` for a priority past
+    /// `EVTCHN_FIFO_PRIORITY_MIN`.
+    pub fn set_priority(&mut self, port: u32, priority: u32) -> Result<(), Error> {
+        let usable = self.usable(port)?;
+        if self.fifo.is_none() {
+            return Err(Error::NoSys);
+        }
+        if !usable {
+            return Err(Error::Acces);
+        }
+        self.fifo_ports
+            .get_mut(port as usize)
+            .ok_or(Error::Inval)?
+            .set_priority(priority)
+    }
+
+    /// `EVTCHNOP_reset` (and domain teardown): closes every port and returns to the 2-level
+    /// ABI. `peer` is called with each interdomain peer in another domain, to update with
+    /// [`Evtchns::peer_closed`].
+    pub fn reset(&mut self, words: &mut impl FifoWords, mut peer: impl FnMut(PeerToUpdate)) {
         for port in 1..self.valid_ports() {
             if let Ok(Some(p)) = self.close(words, port) {
                 peer(p);
             }
+        }
+        if self.fifo.take().is_some() {
+            // Every port is free now: drop those beyond the 2-level range.
+            let keep = self.max_ports() as usize;
+            self.ports.truncate(keep);
+            self.fifo_ports.truncate(keep);
         }
     }
 
@@ -637,7 +872,8 @@ impl Evtchns {
         if self.ports.first().map(|c| c.state) != Some(State::Reserved) {
             return false;
         }
-        if self.ports.len() > self.max_ports as usize {
+        if self.ports.len() > self.max_ports() as usize || self.fifo_ports.len() != self.ports.len()
+        {
             return false;
         }
         for (i, c) in self.ports.iter().enumerate() {
@@ -684,6 +920,13 @@ impl Evtchns {
                 }
             }
         }
+        if self
+            .fifo_ports
+            .iter()
+            .any(|pf| u32::from(pf.priority) > EVTCHN_FIFO_PRIORITY_MIN)
+        {
+            return false;
+        }
         true
     }
 }
@@ -694,7 +937,7 @@ impl Evtchns {
 /// end may have been lost). For `local` binding to itself use [`Evtchns::bind_loopback`].
 pub fn bind_interdomain(
     local: &mut Evtchns,
-    local_words: &mut impl EventWords,
+    local_words: &mut impl FifoWords,
     remote: &mut Evtchns,
     remote_port: u32,
 ) -> Result<Bound, Error> {
@@ -702,7 +945,7 @@ pub fn bind_interdomain(
         return Err(Error::Inval);
     }
     // Xen allocates the local port first, so a full table reports ENOSPC before EINVAL.
-    let lport = local.find_free()?;
+    let lport = local.find_free(local_words)?;
     match remote.chan(remote_port)?.state {
         State::Unbound { remote_dom } if remote_dom == local.dom => {}
         _ => return Err(Error::Inval),
@@ -732,7 +975,7 @@ pub fn bind_interdomain(
 /// Equivalent to [`Evtchns::close`] followed by [`Evtchns::peer_closed`].
 pub fn close_interdomain(
     local: &mut Evtchns,
-    local_words: &mut impl EventWords,
+    local_words: &mut impl FifoWords,
     remote: &mut Evtchns,
     port: u32,
 ) -> Result<(), Error> {

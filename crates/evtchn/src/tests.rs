@@ -1,9 +1,15 @@
 use super::*;
+
+mod fifo;
+use addr::{Pa, PAGE_SIZE};
 use alloc::vec;
 use alloc::vec::Vec;
 use xen_abi::event_channel::EVTCHNSTAT_interdomain;
 use xen_abi::xen::{VIRQ_CONSOLE, VIRQ_DOM_EXC};
 use xen_abi::FromZeros;
+
+/// A simulated guest change of a word.
+type Race = fn(u32) -> u32;
 
 /// 2-level state in plain memory: `shared_info` bitmaps and per-vCPU selector/upcall words.
 #[derive(Clone, Debug)]
@@ -12,6 +18,10 @@ struct FakeWords {
     mask: Vec<u64>,
     sel: Vec<u64>,
     upcall: Vec<bool>,
+    /// FIFO guest pages (4 KiB of u32 each) at `FAKE_PAGE_BASE + i * PAGE_SIZE`.
+    pages: Vec<Vec<u32>>,
+    /// Simulated guest changes applied just before the hypervisor's next cmpxchg.
+    races: Vec<(Pa, Race)>,
 }
 
 impl FakeWords {
@@ -21,6 +31,8 @@ impl FakeWords {
             mask: vec![0; 64],
             sel: vec![0; nr_vcpus],
             upcall: vec![false; nr_vcpus],
+            pages: Vec::new(),
+            races: Vec::new(),
         }
     }
     fn bit(v: &[u64], n: u32) -> bool {
@@ -75,6 +87,110 @@ impl EventWords for FakeWords {
     }
 }
 
+/// Base of the fake guest pages handed out by [`FakeWords::page`].
+const FAKE_PAGE_BASE: u64 = 0x4000_0000;
+
+impl FakeWords {
+    /// A zeroed fake guest page for the FIFO ABI (event-array page or control block).
+    fn page(&mut self) -> Pa {
+        self.pages.push(vec![0; 1024]);
+        Pa(FAKE_PAGE_BASE + (self.pages.len() as u64 - 1) * PAGE_SIZE)
+    }
+    fn at(&mut self, at: Pa) -> &mut u32 {
+        assert_eq!(at.0 % 4, 0, "unaligned FIFO word {at:?}");
+        let off = at.0.checked_sub(FAKE_PAGE_BASE).expect("below fake pages");
+        let (p, w) = ((off / PAGE_SIZE) as usize, (off % PAGE_SIZE / 4) as usize);
+        &mut self.pages[p][w]
+    }
+    /// Applies the pending simulated guest race (a concurrent change of one word) if any.
+    fn race(&mut self) {
+        if let Some((at, f)) = self.races.pop() {
+            let v = *self.at(at);
+            *self.at(at) = f(v);
+        }
+    }
+}
+
+impl FifoWords for FakeWords {
+    fn load(&self, at: Pa) -> u32 {
+        let off = at.0 - FAKE_PAGE_BASE;
+        self.pages[(off / PAGE_SIZE) as usize][(off % PAGE_SIZE / 4) as usize]
+    }
+    fn store(&mut self, at: Pa, val: u32) {
+        *self.at(at) = val;
+    }
+    fn cmpxchg(&mut self, at: Pa, old: u32, new: u32) -> u32 {
+        // The guest may change the word between the hypervisor's read and its cmpxchg.
+        self.race();
+        let w = self.at(at);
+        let prev = *w;
+        if prev == old {
+            *w = new;
+        }
+        prev
+    }
+    fn fetch_or(&mut self, at: Pa, bits: u32) -> u32 {
+        let w = self.at(at);
+        let prev = *w;
+        *w |= bits;
+        prev
+    }
+    fn fetch_and(&mut self, at: Pa, bits: u32) -> u32 {
+        let w = self.at(at);
+        let prev = *w;
+        *w &= bits;
+        prev
+    }
+}
+
+/// Words for 2-level tests of operations that never touch guest memory (allocation).
+struct NoFifo;
+
+impl EventWords for NoFifo {
+    fn test_and_set_pending(&mut self, _: u32) -> bool {
+        unreachable!()
+    }
+    fn clear_pending(&mut self, _: u32) {
+        unreachable!()
+    }
+    fn is_pending(&self, _: u32) -> bool {
+        unreachable!()
+    }
+    fn is_masked(&self, _: u32) -> bool {
+        unreachable!()
+    }
+    fn test_and_clear_mask(&mut self, _: u32) -> bool {
+        unreachable!()
+    }
+    fn set_mask(&mut self, _: u32) {
+        unreachable!()
+    }
+    fn test_and_set_sel(&mut self, _: u32, _: u32) -> bool {
+        unreachable!()
+    }
+    fn test_and_set_upcall_pending(&mut self, _: u32) -> bool {
+        unreachable!()
+    }
+}
+
+impl FifoWords for NoFifo {
+    fn load(&self, _: Pa) -> u32 {
+        unreachable!()
+    }
+    fn store(&mut self, _: Pa, _: u32) {
+        unreachable!()
+    }
+    fn cmpxchg(&mut self, _: Pa, _: u32, _: u32) -> u32 {
+        unreachable!()
+    }
+    fn fetch_or(&mut self, _: Pa, _: u32) -> u32 {
+        unreachable!()
+    }
+    fn fetch_and(&mut self, _: Pa, _: u32) -> u32 {
+        unreachable!()
+    }
+}
+
 const D0: DomId = DomId(0);
 const D1: DomId = DomId(1);
 
@@ -101,14 +217,14 @@ fn port_zero_reserved() {
     assert_eq!(t.close(&mut w, 0), Err(Error::Inval));
     assert_eq!(t.send(0), Err(Error::Inval));
     assert_eq!(t.status(0).unwrap().0, Status::Closed);
-    assert_eq!(t.alloc_unbound(D1), Ok(1));
+    assert_eq!(t.alloc_unbound(&NoFifo, D1), Ok(1));
     assert!(t.check_invariants());
 }
 
 #[test]
 fn alloc_unbound_and_status() {
     let (mut t, _) = table(D0);
-    let p = t.alloc_unbound(D1).unwrap();
+    let p = t.alloc_unbound(&NoFifo, D1).unwrap();
     let (s, vcpu) = t.status(p).unwrap();
     assert_eq!(s, Status::Unbound { dom: D1 });
     assert_eq!(vcpu, 0);
@@ -126,7 +242,7 @@ fn alloc_unbound_and_status() {
 fn interdomain_bind_send_close_both_ends() {
     let (mut a, mut wa) = table(D0);
     let (mut b, mut wb) = table(D1);
-    let rp = b.alloc_unbound(D0).unwrap();
+    let rp = b.alloc_unbound(&NoFifo, D0).unwrap();
     let bound = bind_interdomain(&mut a, &mut wa, &mut b, rp).unwrap();
     let lp = bound.port;
     // The new local port is conservatively marked pending.
@@ -225,20 +341,20 @@ fn bind_interdomain_errors() {
         Err(Error::Inval)
     );
     // Unbound for another domain.
-    let p = b.alloc_unbound(DomId(7)).unwrap();
+    let p = b.alloc_unbound(&NoFifo, DomId(7)).unwrap();
     assert_eq!(
         bind_interdomain(&mut a, &mut wa, &mut b, p),
         Err(Error::Inval)
     );
     // IPI port is not bindable.
-    let ipi = b.bind_ipi(0).unwrap();
+    let ipi = b.bind_ipi(&NoFifo, 0).unwrap();
     assert_eq!(
         bind_interdomain(&mut a, &mut wa, &mut b, ipi),
         Err(Error::Inval)
     );
     // Two tables of the same domain: refused.
     let (mut a2, _) = table(D0);
-    let p = a2.alloc_unbound(D0).unwrap();
+    let p = a2.alloc_unbound(&NoFifo, D0).unwrap();
     assert_eq!(
         bind_interdomain(&mut a, &mut wa, &mut a2, p),
         Err(Error::Inval)
@@ -247,7 +363,7 @@ fn bind_interdomain_errors() {
     assert_eq!(a.valid_ports(), 1);
     // Full local table: ENOSPC first, as Xen.
     let mut small = Evtchns::new(D0, 1, 2);
-    small.alloc_unbound(D1).unwrap();
+    small.alloc_unbound(&NoFifo, D1).unwrap();
     assert_eq!(
         bind_interdomain(&mut small, &mut wa, &mut b, 12345),
         Err(Error::NoSpc)
@@ -257,7 +373,7 @@ fn bind_interdomain_errors() {
 #[test]
 fn loopback() {
     let (mut t, mut w) = table(D0);
-    let p1 = t.alloc_unbound(D0).unwrap();
+    let p1 = t.alloc_unbound(&NoFifo, D0).unwrap();
     let b = t.bind_loopback(&mut w, p1).unwrap();
     let p2 = b.port;
     assert_ne!(p1, p2);
@@ -282,7 +398,7 @@ fn loopback() {
     );
     assert!(t.check_invariants());
     // Loopback to a port unbound for another domain fails.
-    let p3 = t.alloc_unbound(D1).unwrap();
+    let p3 = t.alloc_unbound(&NoFifo, D1).unwrap();
     assert_eq!(t.bind_loopback(&mut w, p3), Err(Error::Inval));
     assert_eq!(t.bind_loopback(&mut w, 4000), Err(Error::Inval));
 }
@@ -291,21 +407,27 @@ fn loopback() {
 fn virq_rules() {
     let (mut t, mut w) = table(D0);
     // Per-vCPU VIRQ on any vCPU.
-    let t0 = t.bind_virq(VIRQ_TIMER, 0).unwrap();
-    let t3 = t.bind_virq(VIRQ_TIMER, 3).unwrap();
+    let t0 = t.bind_virq(&NoFifo, VIRQ_TIMER, 0).unwrap();
+    let t3 = t.bind_virq(&NoFifo, VIRQ_TIMER, 3).unwrap();
     assert_ne!(t0, t3);
-    assert_eq!(t.bind_virq(VIRQ_TIMER, 3), Err(Error::Exist));
-    assert_eq!(t.bind_virq(VIRQ_TIMER, 4), Err(Error::NoEnt));
-    assert_eq!(t.bind_virq(VIRQ_TIMER, u32::MAX), Err(Error::NoEnt));
+    assert_eq!(t.bind_virq(&NoFifo, VIRQ_TIMER, 3), Err(Error::Exist));
+    assert_eq!(t.bind_virq(&NoFifo, VIRQ_TIMER, 4), Err(Error::NoEnt));
+    assert_eq!(
+        t.bind_virq(&NoFifo, VIRQ_TIMER, u32::MAX),
+        Err(Error::NoEnt)
+    );
     // Global VIRQs only on vCPU 0.
-    assert_eq!(t.bind_virq(VIRQ_CONSOLE, 1), Err(Error::Inval));
-    let c = t.bind_virq(VIRQ_CONSOLE, 0).unwrap();
-    assert_eq!(t.bind_virq(VIRQ_CONSOLE, 0), Err(Error::Exist));
+    assert_eq!(t.bind_virq(&NoFifo, VIRQ_CONSOLE, 1), Err(Error::Inval));
+    let c = t.bind_virq(&NoFifo, VIRQ_CONSOLE, 0).unwrap();
+    assert_eq!(t.bind_virq(&NoFifo, VIRQ_CONSOLE, 0), Err(Error::Exist));
     // VIRQ_ARCH_* are global on ARM.
-    assert_eq!(t.bind_virq(xen_abi::xen::VIRQ_ARCH_0, 2), Err(Error::Inval));
+    assert_eq!(
+        t.bind_virq(&NoFifo, xen_abi::xen::VIRQ_ARCH_0, 2),
+        Err(Error::Inval)
+    );
     // Out-of-range VIRQ numbers.
-    assert_eq!(t.bind_virq(NR_VIRQS as u32, 0), Err(Error::Inval));
-    assert_eq!(t.bind_virq(u32::MAX, 0), Err(Error::Inval));
+    assert_eq!(t.bind_virq(&NoFifo, NR_VIRQS as u32, 0), Err(Error::Inval));
+    assert_eq!(t.bind_virq(&NoFifo, u32::MAX, 0), Err(Error::Inval));
     assert_eq!(t.status(c).unwrap(), (Status::Virq(VIRQ_CONSOLE), 0));
     // Sending on a VIRQ port is invalid.
     assert_eq!(t.send(c), Err(Error::Inval));
@@ -328,9 +450,9 @@ fn virq_rules() {
     // Close releases the VIRQ for rebinding (global one recorded on vCPU 0).
     t.close(&mut w, c).unwrap();
     assert_eq!(t.virq_port(VIRQ_CONSOLE, 0), None);
-    assert_eq!(t.bind_virq(VIRQ_CONSOLE, 0), Ok(c));
+    assert_eq!(t.bind_virq(&NoFifo, VIRQ_CONSOLE, 0), Ok(c));
     t.close(&mut w, t3).unwrap();
-    assert_eq!(t.bind_virq(VIRQ_TIMER, 3), Ok(t3));
+    assert_eq!(t.bind_virq(&NoFifo, VIRQ_TIMER, 3), Ok(t3));
     assert!(t.check_invariants());
     assert!(virq_is_global(VIRQ_DOM_EXC));
     assert!(!virq_is_global(VIRQ_XENOPROF) && !virq_is_global(VIRQ_XENPMU));
@@ -339,8 +461,8 @@ fn virq_rules() {
 #[test]
 fn ipi_and_bind_vcpu() {
     let (mut t, mut w) = table(D0);
-    assert_eq!(t.bind_ipi(4), Err(Error::NoEnt));
-    let p = t.bind_ipi(2).unwrap();
+    assert_eq!(t.bind_ipi(&NoFifo, 4), Err(Error::NoEnt));
+    let p = t.bind_ipi(&NoFifo, 2).unwrap();
     assert_eq!(t.status(p).unwrap(), (Status::Ipi, 2));
     let tg = t.send(p).unwrap().unwrap();
     assert_eq!(
@@ -355,7 +477,7 @@ fn ipi_and_bind_vcpu() {
     // IPIs cannot be retargeted.
     assert_eq!(t.bind_vcpu(p, 1), Err(Error::Inval));
     // Unbound can; bad vCPU first gives ENOENT, then bad port EINVAL.
-    let u = t.alloc_unbound(D1).unwrap();
+    let u = t.alloc_unbound(&NoFifo, D1).unwrap();
     t.bind_vcpu(u, 3).unwrap();
     assert_eq!(t.bind_vcpu(u, 9), Err(Error::NoEnt));
     assert_eq!(t.bind_vcpu(999, 1), Err(Error::Inval));
@@ -398,7 +520,7 @@ fn two_level_bit_math() {
 #[test]
 fn masked_pending_then_unmask_delivers() {
     let (mut t, mut w) = table(D0);
-    let p = t.bind_ipi(1).unwrap();
+    let p = t.bind_ipi(&NoFifo, 1).unwrap();
     w.set_mask(p);
     // Masked: pending set but no selector and no upcall.
     assert_eq!(t.deliver(&mut w, p), None);
@@ -428,11 +550,11 @@ fn masked_pending_then_unmask_delivers() {
 fn port_exhaustion() {
     let mut t = Evtchns::new(D0, 1, 8);
     for i in 1..8 {
-        assert_eq!(t.alloc_unbound(D1), Ok(i));
+        assert_eq!(t.alloc_unbound(&NoFifo, D1), Ok(i));
     }
-    assert_eq!(t.alloc_unbound(D1), Err(Error::NoSpc));
-    assert_eq!(t.bind_ipi(0), Err(Error::NoSpc));
-    assert_eq!(t.bind_virq(VIRQ_TIMER, 0), Err(Error::NoSpc));
+    assert_eq!(t.alloc_unbound(&NoFifo, D1), Err(Error::NoSpc));
+    assert_eq!(t.bind_ipi(&NoFifo, 0), Err(Error::NoSpc));
+    assert_eq!(t.bind_virq(&NoFifo, VIRQ_TIMER, 0), Err(Error::NoSpc));
     assert_eq!(
         t.virq_port(VIRQ_TIMER, 0),
         None,
@@ -440,14 +562,14 @@ fn port_exhaustion() {
     );
     let mut w = FakeWords::new(1);
     t.close(&mut w, 3).unwrap();
-    assert_eq!(t.bind_ipi(0), Ok(3));
+    assert_eq!(t.bind_ipi(&NoFifo, 0), Ok(3));
     // Full 2-level table: 4095 usable ports.
     let mut big = Evtchns::new(D0, 1, u32::MAX);
     assert_eq!(big.max_ports(), 4096);
     for _ in 1..4096 {
-        big.bind_ipi(0).unwrap();
+        big.bind_ipi(&NoFifo, 0).unwrap();
     }
-    assert_eq!(big.bind_ipi(0), Err(Error::NoSpc));
+    assert_eq!(big.bind_ipi(&NoFifo, 0), Err(Error::NoSpc));
     assert_eq!(big.valid_ports(), 4096);
     // A zero maximum is clamped so port 0 still exists.
     let tiny = Evtchns::new(D0, 1, 0);
@@ -458,11 +580,11 @@ fn port_exhaustion() {
 fn reset_closes_everything_and_reports_peers() {
     let (mut a, mut wa) = table(D0);
     let (mut b, mut wb) = table(D1);
-    let rp = b.alloc_unbound(D0).unwrap();
+    let rp = b.alloc_unbound(&NoFifo, D0).unwrap();
     let lp = bind_interdomain(&mut a, &mut wa, &mut b, rp).unwrap().port;
-    a.bind_virq(VIRQ_TIMER, 1).unwrap();
-    a.bind_ipi(0).unwrap();
-    let u = a.alloc_unbound(D0).unwrap();
+    a.bind_virq(&NoFifo, VIRQ_TIMER, 1).unwrap();
+    a.bind_ipi(&NoFifo, 0).unwrap();
+    let u = a.alloc_unbound(&NoFifo, D0).unwrap();
     a.bind_loopback(&mut wa, u).unwrap();
     let mut peers = Vec::new();
     a.reset(&mut wa, |p| peers.push(p));
@@ -567,7 +689,7 @@ fn random_ops_never_panic_and_keep_invariants() {
             match rng.below(13) {
                 0 => {
                     let r = rng.below(n as u64) as u16;
-                    let _ = tables[d].alloc_unbound(DomId(r));
+                    let _ = tables[d].alloc_unbound(&NoFifo, DomId(r));
                 }
                 1 => {
                     let r = rng.below(n as u64) as usize;
@@ -579,10 +701,10 @@ fn random_ops_never_panic_and_keep_invariants() {
                     }
                 }
                 2 => {
-                    let _ = tables[d].bind_virq(rng.arg(NR_VIRQS as u32), vcpu);
+                    let _ = tables[d].bind_virq(&NoFifo, rng.arg(NR_VIRQS as u32), vcpu);
                 }
                 3 => {
-                    let _ = tables[d].bind_ipi(vcpu);
+                    let _ = tables[d].bind_ipi(&NoFifo, vcpu);
                 }
                 4 => {
                     let _ = tables[d].bind_vcpu(port, vcpu);

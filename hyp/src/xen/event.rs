@@ -1,11 +1,14 @@
-//! `event_channel_op(cmd, arg)`: the register/structure shim around the `evtchn` crate (2-level
-//! ABI). Cross-domain operations lock the two domains' tables lowest id first.
+//! `event_channel_op(cmd, arg)`: the register/structure shim around the `evtchn` crate. A domain
+//! uses the 2-level ABI until `EVTCHNOP_init_control` switches it to FIFO (the crate dispatches
+//! delivery, unmask, close and reset on the active ABI). Cross-domain operations lock the two
+//! domains' tables lowest id first.
 
 use super::hypercall::Outcome;
 use super::{raise_upcall, Words};
 use crate::domain::{self, Domain, Vcpu};
 use crate::guestmem;
 use crate::vcpu::Next;
+use addr::{Ipa, Pa, PAGE_SIZE};
 use evtchn::{DomId, Error};
 use xen_abi::errno::*;
 use xen_abi::event_channel::*;
@@ -47,6 +50,28 @@ fn resolve(dom: &Domain, domid: u16) -> u16 {
     }
 }
 
+/// The host page of guest frame `gfn` if it is `dom`'s writable RAM (FIFO control blocks and
+/// event-array pages; Xen's `map_guest_page`).
+fn ram_page(dom: &Domain, gfn: u64) -> Option<Pa> {
+    let ipa = gfn.checked_mul(PAGE_SIZE)?;
+    guestmem::ipa_to_pa(dom, Ipa(ipa), true)
+}
+
+/// Reads an IN-only op structure and runs `f` on it.
+fn with_in<T: FromBytes + IntoBytes>(
+    dom: &Domain,
+    arg: u64,
+    f: impl FnOnce(&T) -> Result<(), Error>,
+) -> Outcome {
+    let Ok(op) = guestmem::read::<T>(dom, arg) else {
+        return err(XEN_EFAULT);
+    };
+    match f(&op) {
+        Ok(()) => (0, Next::Continue),
+        Err(e) => fail(e),
+    }
+}
+
 /// Delivers an event on `port` of `target` and raises its upcall if needed.
 pub fn deliver_to(target: &Domain, port: u32) {
     let Some(x) = target.xen.as_ref() else { return };
@@ -73,7 +98,7 @@ pub fn event_channel_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
                 });
             }
             let remote = resolve(dom, op.remote_dom);
-            op.port = x.evtchn.lock().alloc_unbound(DomId(remote))?;
+            op.port = x.evtchn.lock().alloc_unbound(&Words(x), DomId(remote))?;
             Ok(())
         }),
         EVTCHNOP_bind_interdomain => with::<evtchn_bind_interdomain>(dom, arg, |op| {
@@ -102,11 +127,11 @@ pub fn event_channel_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
             Ok(())
         }),
         EVTCHNOP_bind_virq => with::<evtchn_bind_virq>(dom, arg, |op| {
-            op.port = x.evtchn.lock().bind_virq(op.virq, op.vcpu)?;
+            op.port = x.evtchn.lock().bind_virq(&Words(x), op.virq, op.vcpu)?;
             Ok(())
         }),
         EVTCHNOP_bind_ipi => with::<evtchn_bind_ipi>(dom, arg, |op| {
-            op.port = x.evtchn.lock().bind_ipi(op.vcpu)?;
+            op.port = x.evtchn.lock().bind_ipi(&Words(x), op.vcpu)?;
             Ok(())
         }),
         EVTCHNOP_bind_vcpu => {
@@ -174,8 +199,31 @@ pub fn event_channel_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
             }
             Ok(())
         }),
-        // The FIFO ABI is not offered yet: Linux falls back to the 2-level ABI on this answer.
-        EVTCHNOP_init_control | EVTCHNOP_expand_array | EVTCHNOP_set_priority => err(XEN_ENOSYS),
+        EVTCHNOP_init_control => with::<evtchn_init_control>(dom, arg, |op| {
+            // Xen checks the vCPU and the offset before the frame; the crate does the same
+            // with the translated frame (`None` if it is not the domain's RAM).
+            let page = ram_page(dom, op.control_gfn);
+            x.evtchn
+                .lock()
+                .init_control(&Words(x), op.vcpu, op.offset, page)?;
+            op.link_bits = evtchn::fifo::LINK_BITS;
+            Ok(())
+        }),
+        EVTCHNOP_expand_array => with_in::<evtchn_expand_array>(dom, arg, |op| {
+            let page = ram_page(dom, op.array_gfn);
+            let mut upcalls = alloc::vec::Vec::new();
+            let r = x
+                .evtchn
+                .lock()
+                .expand_array(&mut Words(x), page, |v| upcalls.push(v));
+            for v in upcalls {
+                raise_upcall(dom, v);
+            }
+            r
+        }),
+        EVTCHNOP_set_priority => with_in::<evtchn_set_priority>(dom, arg, |op| {
+            x.evtchn.lock().set_priority(op.port, op.priority)
+        }),
         _ => err(XEN_ENOSYS),
     }
 }

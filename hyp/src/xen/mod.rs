@@ -130,7 +130,8 @@ fn initial_params(evtchn_ppi: u32) -> [u64; HVM_NR_PARAMS] {
     p
 }
 
-/// The 2-level event words in guest memory, with atomic accesses.
+/// The event words in guest memory (2-level bitmaps in shared_info, FIFO event array and
+/// control blocks), with atomic accesses.
 pub(crate) struct Words<'a>(pub(crate) &'a XenState);
 
 impl Words<'_> {
@@ -187,6 +188,37 @@ impl evtchn::EventWords for Words<'_> {
             return true;
         };
         XenState::u8_at(vi).swap(1, Ordering::AcqRel) != 0
+    }
+}
+
+/// A FIFO event word or control-block field (`evtchn::fifo`), by host address.
+fn fifo_word(at: Pa) -> &'static core::sync::atomic::AtomicU32 {
+    // SAFETY: the evtchn crate passes only 4-aligned addresses inside pages registered with
+    // EVTCHNOP_init_control / EVTCHNOP_expand_array, each translated through the domain's
+    // stage 2 to its own writable normal memory (`guestmem::ipa_to_pa`) and identity-mapped at
+    // EL2. Xenith frees a domain's frames only when the domain (and with it this event state)
+    // is destroyed; XENMEM_remove_from_physmap only unmaps them. The guest writes the same words
+    // concurrently, which is what the atomic type is for.
+    unsafe { &*(at.0 as *const core::sync::atomic::AtomicU32) }
+}
+
+impl evtchn::FifoWords for Words<'_> {
+    fn load(&self, at: Pa) -> u32 {
+        fifo_word(at).load(Ordering::SeqCst)
+    }
+    fn store(&mut self, at: Pa, val: u32) {
+        fifo_word(at).store(val, Ordering::SeqCst);
+    }
+    fn cmpxchg(&mut self, at: Pa, old: u32, new: u32) -> u32 {
+        match fifo_word(at).compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(v) | Err(v) => v,
+        }
+    }
+    fn fetch_or(&mut self, at: Pa, bits: u32) -> u32 {
+        fifo_word(at).fetch_or(bits, Ordering::SeqCst)
+    }
+    fn fetch_and(&mut self, at: Pa, bits: u32) -> u32 {
+        fifo_word(at).fetch_and(bits, Ordering::SeqCst)
     }
 }
 
