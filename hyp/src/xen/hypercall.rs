@@ -304,6 +304,8 @@ fn memory_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
                 Err(_) => err(XEN_ENOENT),
             }
         }
+        XENMEM_decrease_reservation => super::p2m::decrease_reservation(dom, x, a[0], arg),
+        XENMEM_populate_physmap => super::p2m::populate_physmap(dom, x, a[0], arg),
         XENMEM_maximum_ram_page => ok(crate::mm::max_ram_page() as i64),
         XENMEM_current_reservation | XENMEM_maximum_reservation => {
             let Ok(domid) = guestmem::read::<u16>(dom, arg) else {

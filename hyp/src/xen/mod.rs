@@ -8,6 +8,7 @@
 mod event;
 mod gnttab;
 pub mod hvm;
+mod p2m;
 pub mod hypercall;
 
 use crate::domain::Domain;
@@ -55,6 +56,8 @@ pub struct XenState {
     pub evtchn_ppi: u32,
     /// Grant table.
     pub gnttab: Mutex<Gnttab>,
+    /// Grant pins, mappings and foreign frames (map/unmap/copy).
+    pub grants: self::gnttab::Grants,
     /// Where Xenith-owned pages (shared_info, grant frames) are mapped in the guest: host page
     /// -> guest frame. A page is mapped at one place at a time (Xen answers -EBUSY otherwise).
     pub xenheap_gfns: Mutex<Vec<(Pa, u64)>>,
@@ -82,7 +85,13 @@ impl XenState {
             evtchn: Mutex::new(evtchn::Evtchns::new(
                 evtchn::DomId(domid),
                 nr_vcpus as u32,
-                xen_abi::event_channel::NR_EVENT_CHANNELS,
+                // Xen's limits: none for dom0 (max_evtchn_port = -1: the ABI's, 2^17 with
+                // FIFO), 1024 ports for other domains (arch/arm/domain_build.c).
+                if domid == 0 {
+                    xen_abi::event_channel::EVTCHN_FIFO_NR_CHANNELS
+                } else {
+                    1024
+                },
             )),
             evtchn_ppi,
             gnttab: Mutex::new(Gnttab {
@@ -91,6 +100,7 @@ impl XenState {
             }),
             hvm_params: Mutex::new(initial_params(evtchn_ppi)),
             xenheap_gfns: Mutex::new(Vec::new()),
+            grants: self::gnttab::Grants::new(),
         })
     }
 

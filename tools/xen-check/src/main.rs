@@ -17,6 +17,7 @@
 //!   read back from the device, the driver's and Xen's errors on bad ports;
 //! - the wall time of 1000 `xen_version` round trips, in ns per call (a benchmark figure).
 
+mod gnt;
 mod sys;
 
 use std::io;
@@ -99,6 +100,7 @@ fn main() {
             r.check("evtchn-errors", check_evtchn_errors(&ev));
         }
     }
+    gnt::checks(&mut r);
     println!("{PREFIX} done passed={} failed={}", r.passed, r.failed);
     if r.failed > 0 {
         std::process::exit(1);
