@@ -6,7 +6,7 @@ use crate::drivers::gic::VcpuIfState;
 use addr::{Ipa, Region};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
 use stage2::Stage2;
 use vgic::Vgic;
@@ -82,6 +82,9 @@ pub struct VcpuArch {
     pub fp: FpRegs,
     /// Virtual GIC CPU-interface state (live in hardware while loaded).
     pub vif: VcpuIfState,
+    /// The virtual-timer PPI was active (injected, not yet completed) when the vCPU was switched
+    /// out: it is parked inactive and made active again when the vCPU is loaded.
+    pub vtimer_active: bool,
 }
 
 /// One vCPU.
@@ -98,6 +101,11 @@ pub struct Vcpu {
     pub arch: Mutex<VcpuArch>,
     /// Set by another pCPU (or an interrupt) when the vCPU has something new to look at.
     pub kicked: AtomicBool,
+    /// Blocked (WFI) and switched out: runnable again when it has an interrupt, is kicked, or
+    /// its virtual timer deadline `wake_at` (physical counter) passes.
+    pub blocked: AtomicBool,
+    /// Physical-counter deadline of the switched-out vCPU's virtual timer (u64::MAX: none).
+    pub wake_at: AtomicU64,
 }
 
 impl Vcpu {
@@ -113,8 +121,11 @@ impl Vcpu {
                 el1: El1Regs::reset(),
                 fp: FpRegs::default(),
                 vif: VcpuIfState::default(),
+                vtimer_active: false,
             }),
             kicked: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
+            wake_at: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -127,6 +138,7 @@ impl Vcpu {
         arch.el1 = El1Regs::reset();
         arch.fp = FpRegs::default();
         arch.vif = VcpuIfState::default();
+        arch.vtimer_active = false;
     }
 
     /// Marks the vCPU as having news.

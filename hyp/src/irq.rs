@@ -4,17 +4,26 @@
 //! virtual interrupt whose guest EOI deactivates the physical one.
 
 use crate::domain::{self, Domain};
-use xenith_core::console_switch::{InputSwitch, Routed};
 use crate::hw::{self, SGI_KICK};
 use crate::vcpu;
 use vgic::Effects;
+use xenith_core::console_switch::{InputSwitch, Routed};
 
 /// Handles every pending physical interrupt.
 pub fn handle_pending() {
     let gic = hw::gic();
     let irqs = hw::irqs();
     while let Some(intid) = gic.ack() {
-        if intid == SGI_KICK || intid == irqs.maintenance || Some(intid) == irqs.hyp_timer {
+        if Some(intid) == irqs.hyp_timer {
+            vcpu::hyp_timer_fired();
+            gic.eoi(intid);
+            gic.deactivate(intid);
+        } else if intid == SGI_KICK {
+            // Another pCPU made a vCPU of this one runnable: let the scheduler look again.
+            vcpu::hyp_timer_fired();
+            gic.eoi(intid);
+            gic.deactivate(intid);
+        } else if intid == irqs.maintenance {
             // The exit itself was the point: the run loop folds and flushes the LRs.
             gic.eoi(intid);
             gic.deactivate(intid);
@@ -75,7 +84,9 @@ fn dom0_room(dom0: &Domain) -> usize {
     if dom0.xen.is_some() {
         crate::console::input_space()
     } else {
-        dom0.vuart.as_ref().map_or(usize::MAX, |v| v.uart.lock().rx_space())
+        dom0.vuart
+            .as_ref()
+            .map_or(usize::MAX, |v| v.uart.lock().rx_space())
     }
 }
 
@@ -84,7 +95,9 @@ fn dom0_push(dom0: &Domain, b: u8) -> bool {
     if dom0.xen.is_some() {
         crate::console::input_push(b)
     } else {
-        dom0.vuart.as_ref().is_some_and(|v| v.uart.lock().push_rx(b))
+        dom0.vuart
+            .as_ref()
+            .is_some_and(|v| v.uart.lock().push_rx(b))
     }
 }
 
@@ -100,7 +113,9 @@ pub fn console_input() {
             crate::console::hold_rx();
             break;
         }
-        let Some(b) = crate::console::getc() else { break };
+        let Some(b) = crate::console::getc() else {
+            break;
+        };
         SWITCH.lock().feed(b, |r| match r {
             Routed::Guest(c) => {
                 if let Some(d) = dom0.as_deref() {

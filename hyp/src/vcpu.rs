@@ -1,16 +1,20 @@
 //! Running vCPUs on a pCPU: loading and saving their state, the list-register cache around each
 //! guest entry, blocking on WFI, and the per-pCPU loop.
 //!
-//! Scheduling today: every vCPU is pinned to one pCPU (`Vcpu::pcpu`) and a pCPU runs the
-//! runnable vCPUs assigned to it; a vCPU that blocks leaves its pCPU idle (WFI at EL2) until an
-//! interrupt arrives for it. State is switched only when the pCPU changes vCPU.
+//! Scheduling: every vCPU belongs to one pCPU (`Vcpu::pcpu`); a pCPU runs the vCPUs assigned to
+//! it round robin. A vCPU runs until it blocks (WFI, SCHEDOP_block) or, when another vCPU of the
+//! pCPU is runnable, until its time slice (the EL2 physical timer) ends. A blocked vCPU costs
+//! nothing: it is switched out and becomes runnable when it has a deliverable interrupt, is
+//! kicked, or its virtual-timer deadline passes (the EL2 timer wakes the pCPU for it). When a
+//! vCPU is alone on its pCPU it stays loaded while blocked and the pCPU waits in WFI. State is
+//! switched only when the pCPU changes vCPU.
 
 use crate::arch::{self, sysreg, ExitKind};
 use crate::domain::{self, Domain, Vcpu, VcpuArch};
 use crate::hw::{self, SGI_KICK};
 use crate::{irq, percpu, traps};
 use alloc::sync::Arc;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use spin::Mutex;
 use vgic::{Effect, Effects, GicVersion, Lr, MAX_LRS};
 use xenith_core::vpsci::Power;
@@ -24,6 +28,74 @@ pub enum Next {
     Block,
     /// The vCPU powered itself off (PSCI CPU_OFF).
     Off,
+}
+
+/// Per pCPU: the last vCPU key loaded (for TLB maintenance between vCPUs of one VM).
+static LAST_OF_VM: [AtomicUsize; percpu::MAX_PCPUS] =
+    [const { AtomicUsize::new(0) }; percpu::MAX_PCPUS];
+/// Per pCPU: the time slice ended (set by the EL2 timer interrupt).
+static PREEMPT: [AtomicBool; percpu::MAX_PCPUS] =
+    [const { AtomicBool::new(false) }; percpu::MAX_PCPUS];
+/// Per pCPU: key of the vCPU the round robin ran last.
+static LAST_RUN: [AtomicUsize; percpu::MAX_PCPUS] =
+    [const { AtomicUsize::new(0) }; percpu::MAX_PCPUS];
+/// Length of a time slice when vCPUs share a pCPU.
+const SLICE_US: u64 = 10_000;
+
+/// The EL2 timer fired: the running vCPU's slice is over, or a blocked vCPU's timer is due.
+pub fn hyp_timer_fired() {
+    crate::arch::hyp_timer::stop();
+    PREEMPT[percpu::index()].store(true, Ordering::Release);
+}
+
+/// The vCPUs assigned to pCPU `me`, in a stable order.
+fn assigned(me: usize) -> alloc::vec::Vec<(Arc<Domain>, u32)> {
+    let doms = domain::DOMAINS.lock();
+    let mut v = alloc::vec::Vec::new();
+    for d in doms.iter() {
+        for c in d.vcpus.iter().filter(|c| c.pcpu == me) {
+            v.push((d.clone(), c.id));
+        }
+    }
+    v
+}
+
+/// Whether `v` of `dom` could run now (and, if it was blocked, that it has been woken).
+fn runnable(dom: &Domain, v: &Vcpu) -> bool {
+    match *v.power.lock() {
+        Power::Off => false,
+        Power::OnPending(_) => true,
+        Power::On => {
+            !v.blocked.load(Ordering::Acquire)
+                || v.kicked.load(Ordering::Acquire)
+                || v.wake_at.load(Ordering::Relaxed) <= crate::arch::hyp_timer::now()
+                || dom.vgic.lock().has_deliverable(v.id as usize)
+        }
+    }
+}
+
+/// Whether a vCPU other than (`dom`, `v`) assigned to this pCPU could run now.
+fn other_runnable(me: usize, dom: &Domain, v: &Vcpu) -> bool {
+    assigned(me).iter().any(|(d, id)| {
+        !(d.id == dom.id && *id == v.id)
+            && d.vcpus.get(*id as usize).is_some_and(|c| runnable(d, c))
+    })
+}
+
+/// Switches `v` out blocked: it is woken by an interrupt, a kick or its virtual timer.
+fn switch_out_blocked(dom: &Domain, v: &Vcpu, a: &mut VcpuArch) {
+    save(a);
+    const CNTV_CTL_ENABLE: u64 = 1;
+    const CNTV_CTL_IMASK: u64 = 2;
+    let armed = a.el1.cntv_ctl & (CNTV_CTL_ENABLE | CNTV_CTL_IMASK) == CNTV_CTL_ENABLE;
+    // Virtual count = physical count - CNTVOFF.
+    let at = if armed {
+        a.el1.cntv_cval.saturating_add(dom.cntvoff)
+    } else {
+        u64::MAX
+    };
+    v.wake_at.store(at, Ordering::Relaxed);
+    v.blocked.store(true, Ordering::Release);
 }
 
 /// The vCPU currently running on each pCPU (for interrupts that target "whoever is here").
@@ -40,13 +112,22 @@ fn loaded_key(dom: &Domain, v: &Vcpu) -> usize {
 }
 
 /// Loads a vCPU's state into this pCPU (EL1 registers, FP, timer, vGIC interface, stage 2).
-fn load(dom: &Domain, v: &Vcpu, a: &VcpuArch) {
+fn load(dom: &Domain, v: &Vcpu, a: &mut VcpuArch) {
+    let me = percpu::index();
     sysreg::write!(vttbr_el2, dom.vttbr);
+    let last = LAST_OF_VM[me].swap(loaded_key(dom, v), Ordering::Relaxed);
+    if last != 0 && last != loaded_key(dom, v) && (last - 1) >> 16 == usize::from(dom.id) {
+        crate::arch::tlb::flush_guest_local();
+    }
     sysreg::write!(vmpidr_el2, v.mpidr);
     sysreg::write!(cntvoff_el2, dom.cntvoff);
     a.el1.restore();
     a.fp.restore();
     hw::gic().restore_vcpu_if(&a.vif);
+    if core::mem::take(&mut a.vtimer_active) {
+        let mpidr = percpu::this().mpidr.load(Ordering::Relaxed);
+        hw::gic().set_ppi_active(hw::irqs().vtimer, mpidr, true);
+    }
     sysreg::isb();
     percpu::this()
         .loaded
@@ -58,6 +139,14 @@ fn save(a: &mut VcpuArch) {
     a.el1.save();
     a.fp.save();
     a.vif = hw::gic().save_vcpu_if();
+    // A virtual-timer interrupt the guest has not completed stays active in the GIC and would
+    // hide the next vCPU's timer: park it with the vCPU.
+    let (gic, vt) = (hw::gic(), hw::irqs().vtimer);
+    let mpidr = percpu::this().mpidr.load(Ordering::Relaxed);
+    if gic.ppi_active(vt, mpidr) {
+        gic.set_ppi_active(vt, mpidr, false);
+        a.vtimer_active = true;
+    }
     percpu::this().loaded.store(0, Ordering::Relaxed);
 }
 
@@ -166,10 +255,19 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
         *v.power.lock() = Power::On;
         percpu::this().loaded.store(0, Ordering::Relaxed);
     }
+    v.blocked.store(false, Ordering::Release);
+    v.wake_at.store(u64::MAX, Ordering::Relaxed);
     if percpu::this().loaded.load(Ordering::Relaxed) != loaded_key(dom, v) {
-        load(dom, v, &a);
+        load(dom, v, &mut a);
     }
-    *CURRENT[percpu::index()].lock() = Some((dom.clone(), v.id));
+    let me = percpu::index();
+    *CURRENT[me].lock() = Some((dom.clone(), v.id));
+    let shared = assigned(me).len() > 1;
+    if shared {
+        PREEMPT[me].store(false, Ordering::Relaxed);
+        let now = crate::arch::hyp_timer::now();
+        crate::arch::hyp_timer::set(now + crate::arch::hyp_timer::ticks_us(SLICE_US));
+    }
     loop {
         v.kicked.store(false, Ordering::Relaxed);
         crate::xen::sync_upcall(dom, v.id as usize);
@@ -194,10 +292,27 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
             }
         };
         match next {
-            Next::Continue => {}
+            Next::Continue => {
+                if shared && PREEMPT[me].swap(false, Ordering::AcqRel) {
+                    if other_runnable(me, dom, v) {
+                        save(&mut a);
+                        break;
+                    }
+                    let now = crate::arch::hyp_timer::now();
+                    crate::arch::hyp_timer::set(now + crate::arch::hyp_timer::ticks_us(SLICE_US));
+                }
+            }
             Next::Block => {
                 crate::xen::set_runstate(dom, v.id as usize, xen_abi::vcpu::RUNSTATE_blocked);
-                wait_for_interrupt(dom, v);
+                if shared && other_runnable(me, dom, v) {
+                    switch_out_blocked(dom, v, &mut a);
+                    break;
+                }
+                if !wait_for_interrupt(dom, v, shared) {
+                    // Another vCPU of this pCPU became runnable while this one waited.
+                    switch_out_blocked(dom, v, &mut a);
+                    break;
+                }
                 crate::xen::set_runstate(dom, v.id as usize, xen_abi::vcpu::RUNSTATE_running);
             }
             Next::Off => {
@@ -210,35 +325,69 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
     *CURRENT[percpu::index()].lock() = None;
 }
 
-/// Idles this pCPU until `v` has a deliverable interrupt or is poked.
-fn wait_for_interrupt(dom: &Domain, v: &Vcpu) {
+/// Idles this pCPU, `v` still loaded, until `v` has a deliverable interrupt or is poked (true),
+/// or, when `shared`, another vCPU of this pCPU becomes runnable (false).
+fn wait_for_interrupt(dom: &Domain, v: &Vcpu, shared: bool) -> bool {
+    let me = percpu::index();
     loop {
         if dom.vgic.lock().has_deliverable(v.id as usize) || v.kicked.swap(false, Ordering::AcqRel)
         {
-            return;
+            return true;
+        }
+        if shared && other_runnable(me, dom, v) {
+            return false;
+        }
+        if shared {
+            arm_wakeup_timer(me);
         }
         arch::wait_for_interrupt();
         irq::handle_pending();
     }
 }
 
-/// The loop every pCPU ends in: run the vCPUs assigned here, idle when none can run.
+/// Programs the EL2 timer for the earliest virtual-timer deadline of the switched-out blocked
+/// vCPUs of pCPU `me` (none: timer off).
+fn arm_wakeup_timer(me: usize) {
+    let next = assigned(me)
+        .iter()
+        .filter_map(|(d, id)| d.vcpus.get(*id as usize))
+        .filter(|c| c.blocked.load(Ordering::Acquire))
+        .map(|c| c.wake_at.load(Ordering::Relaxed))
+        .min()
+        .unwrap_or(u64::MAX);
+    if next == u64::MAX {
+        crate::arch::hyp_timer::stop();
+    } else {
+        crate::arch::hyp_timer::set(next);
+    }
+}
+
+/// The loop every pCPU ends in: run the vCPUs assigned here round robin, idle when none can.
 pub fn pcpu_loop() -> ! {
     let me = percpu::index();
     loop {
         irq::handle_pending();
-        let doms: alloc::vec::Vec<Arc<Domain>> = domain::DOMAINS.lock().clone();
-        let mut ran = false;
-        for d in &doms {
-            for v in d.vcpus.iter().filter(|v| v.pcpu == me) {
-                if *v.power.lock() != Power::Off {
+        let list = assigned(me);
+        let last = LAST_RUN[me].load(Ordering::Relaxed);
+        let start = list
+            .iter()
+            .position(|(d, id)| usize::from(d.id) << 16 | *id as usize == last)
+            .map_or(0, |i| i + 1);
+        let pick = (0..list.len())
+            .map(|i| &list[(start + i) % list.len()])
+            .find(|(d, id)| d.vcpus.get(*id as usize).is_some_and(|v| runnable(d, v)));
+        match pick {
+            Some((d, id)) => {
+                LAST_RUN[me].store(usize::from(d.id) << 16 | *id as usize, Ordering::Relaxed);
+                if let Some(v) = d.vcpus.get(*id as usize) {
+                    v.kicked.store(false, Ordering::Release);
                     run(d, v);
-                    ran = true;
                 }
             }
-        }
-        if !ran {
-            arch::wait_for_interrupt();
+            None => {
+                arm_wakeup_timer(me);
+                arch::wait_for_interrupt();
+            }
         }
     }
 }

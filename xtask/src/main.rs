@@ -5,7 +5,8 @@
 //! cargo xtask build [--debug]       target/xenith.bin and target/guests/<name>.bin
 //! cargo xtask run [options]         boot Xenith + dom0 to a shell on this terminal
 //! cargo xtask test [--filter S] [-v] every test; exit status 1 on any failure
-//! cargo xtask bench                 boot to dom0 userspace natively and under Xenith
+//! cargo xtask bench [--hypercalls]  boot to dom0 userspace natively and under Xenith; hcbench
+//!                                   under Xenith and Xen 4.17
 //! cargo xtask conformance [--against xen] [--filter S]  test guests on Xenith (and real Xen)
 //! ```
 
@@ -55,7 +56,11 @@ commands:
       -v, --verbose     stream every console line
       --guest-timeout S / --linux-timeout S   per-boot limits (default 60 / 300 seconds)
   bench [--runs N]  boot to dom0 userspace natively and under Xenith with -icount shift=0,
-                    median of N (default 3) runs, and report the ratio
+                    median of N (default 3) runs, and report the ratio; then the hcbench
+                    guest (hypercall, event and SMCCC round trips, in instructions) under
+                    Xenith and under Debian's Xen 4.17, side by side
+      --boot            only the boot benchmark
+      --hypercalls      only the hypercall benchmark
   conformance [options]  boot every test guest as dom0 under Xenith and print its checks as a
                     table; differences go to target/xenith/conformance.md (see docs/conformance.md)
       --against xen     also under Debian's Xen 4.17 (fetched into .cache/debian/xen), side by
@@ -184,8 +189,17 @@ fn real_main() -> Result<()> {
         }
         "bench" => {
             let runs = args.parsed("--runs")?.unwrap_or(3);
+            let hypercalls = args.flag(&["--hypercalls"]);
+            let boot = args.flag(&["--boot"]);
             args.done()?;
-            bench::run(runs)
+            // Both unless one is asked for.
+            if boot || !hypercalls {
+                bench::run(runs)?;
+            }
+            if hypercalls || !boot {
+                bench::run_hypercalls(runs)?;
+            }
+            Ok(())
         }
         // Hidden helper: the flat-binary conversion `build` uses, on any ELF.
         "elf2bin" => {
@@ -361,7 +375,7 @@ pub fn xenith_command(
     xenith_command_with(m, a, k, extra_dom0_args, console, None)
 }
 
-fn xenith_command_with(
+pub fn xenith_command_with(
     m: &Machine,
     a: &Assets,
     k: Dom0Kernel,

@@ -22,6 +22,15 @@ pub struct Case {
     pub machine: Machine,
     pub kind: Kind,
     pub limits: Limits,
+    /// dom0 vCPUs when not one per pCPU (`dom0_max_vcpus=`): vCPUs then share pCPUs.
+    pub vcpus: Option<u32>,
+}
+
+impl Case {
+    /// The vCPUs dom0 should see.
+    fn nproc(&self) -> u32 {
+        self.vcpus.unwrap_or(self.machine.smp)
+    }
 }
 
 pub enum Kind {
@@ -83,6 +92,7 @@ pub fn cases(guests: &[(String, std::path::PathBuf)], o: &Options) -> Vec<Case> 
                     timeout: o.guest_timeout,
                     silence: GUEST_SILENCE,
                 },
+                vcpus: None,
             });
         }
     }
@@ -96,24 +106,33 @@ pub fn cases(guests: &[(String, std::path::PathBuf)], o: &Options) -> Vec<Case> 
             timeout: o.linux_timeout,
             silence: LINUX_SILENCE,
         },
+        vcpus: None,
     });
-    // `max` brings SVE, SME and pointer authentication, which dom0 uses directly.
-    for (gic, cpu, smp) in [
-        (2, "cortex-a57", 2),
-        (3, "cortex-a57", 2),
-        (2, "cortex-a57", 4),
-        (3, "cortex-a57", 4),
-        (3, "max", 4),
+    // `max` brings SVE, SME and pointer authentication, which dom0 uses directly. The last
+    // two cases give dom0 more vCPUs than pCPUs: they share pCPUs in time slices.
+    for (gic, cpu, smp, vcpus) in [
+        (2, "cortex-a57", 2, None),
+        (3, "cortex-a57", 2, None),
+        (2, "cortex-a57", 4, None),
+        (3, "cortex-a57", 4, None),
+        (3, "max", 4, None),
+        (2, "cortex-a57", 2, Some(4)),
+        (3, "cortex-a57", 1, Some(3)),
     ] {
         let machine = m(gic, cpu, smp);
+        let name = match vcpus {
+            Some(n) => format!("dom0/{}-vcpus{n}", machine.tag()),
+            None => format!("dom0/{}", machine.tag()),
+        };
         v.push(Case {
-            name: format!("dom0/{}", machine.tag()),
+            name,
             machine,
             kind: Kind::Linux { native: false },
             limits: Limits {
                 timeout: o.linux_timeout,
                 silence: LINUX_SILENCE,
             },
+            vcpus,
         });
     }
     v
@@ -247,12 +266,13 @@ fn run_case(c: &Case, a: &Assets, verbose: bool) -> Result<(Vec<String>, Duratio
         Kind::Guest(bin) => {
             crate::xenith_command(&c.machine, a, Dom0Kernel::Guest(bin), "", Console::Piped)?
         }
-        Kind::Linux { native: false } => crate::xenith_command(
+        Kind::Linux { native: false } => crate::xenith_command_with(
             &c.machine,
             a,
             Dom0Kernel::Linux,
-            &format!("xenith.test=dom0 xenith.nproc={}", c.machine.smp),
+            &format!("xenith.test=dom0 xenith.nproc={}", c.nproc()),
             Console::Piped,
+            c.vcpus,
         )?,
         Kind::Linux { native: true } => (
             crate::native_command(
@@ -286,7 +306,7 @@ fn run_case(c: &Case, a: &Assets, verbose: bool) -> Result<(Vec<String>, Duratio
     };
     let failures = match &c.kind {
         Kind::Guest(_) => judge_guest(&t),
-        Kind::Linux { .. } => judge_dom0(&t, c.machine.smp),
+        Kind::Linux { .. } => judge_dom0(&t, c.nproc()),
     };
     save_log(c, &cmd, &t);
     if !failures.is_empty() {

@@ -125,12 +125,22 @@ pub fn build(
     };
     let mem = cmd.dom0_mem.unwrap_or(DOM0_MEM_DEFAULT);
     let mem = mem.checked_add(SZ_2M - 1).ok_or("dom0_mem too large")? & !(SZ_2M - 1);
-    let nr_vcpus = cmd
-        .dom0_max_vcpus
-        .unwrap_or(npcpus as u32)
-        .clamp(1, npcpus as u32);
-    if cmd.dom0_max_vcpus.is_some_and(|n| n as usize > npcpus) {
-        crate::info!("dom0_max_vcpus capped to the {npcpus} online pCPUs (vCPUs are pinned 1:1)");
+    // More vCPUs than pCPUs share pCPUs (time slices), unless the CPU has state Xenith does not
+    // switch between vCPUs yet (SVE/SME vectors, pointer-authentication keys).
+    let most = if super::full_state_switch() {
+        match info.gic {
+            GicInfo::V2 { .. } => 8,
+            GicInfo::V3 { .. } => 128,
+        }
+    } else {
+        npcpus as u32
+    };
+    let nr_vcpus = cmd.dom0_max_vcpus.unwrap_or(npcpus as u32).clamp(1, most);
+    if cmd.dom0_max_vcpus.is_some_and(|n| n > most) {
+        crate::info!(
+            "dom0_max_vcpus capped to {most} (this CPU's SVE/SME/pointer-authentication state is \
+             not switched between vCPUs sharing a pCPU yet)"
+        );
     }
 
     let pages = usize::try_from(mem / PAGE_SIZE).map_err(|_| "dom0_mem too large")?;

@@ -65,6 +65,16 @@ fn read_host_dt(dtb: Pa) -> Result<Tree, &'static str> {
     Tree::from_dtb(bytes).map_err(|_| "host Device Tree is malformed")
 }
 
+/// Whether Xenith switches all of this CPU's guest-visible state between vCPUs sharing a pCPU:
+/// not yet the SVE/SME vector state or the pointer-authentication keys.
+pub fn full_state_switch() -> bool {
+    let isar1 = sysreg::read!(id_aa64isar1_el1);
+    let pauth = (isar1 >> 4) & 0xff != 0 || (isar1 >> 24) & 0xff != 0;
+    let sve = (sysreg::read!(id_aa64pfr0_el1) >> 32) & 0xf != 0;
+    let sme = (sysreg::read!(id_aa64pfr1_el1) >> 24) & 0xf != 0;
+    !(pauth || sve || sme)
+}
+
 /// EL2 configuration of one pCPU for running guests (ARM ARM D13.2: HCR_EL2, CPTR_EL2,
 /// CNTHCTL_EL2, VTCR_EL2, VPIDR_EL2).
 fn setup_el2() {
@@ -144,6 +154,9 @@ fn cpu_init(index: usize) {
     gic.enable(SGI_KICK, mpidr);
     gic.enable(irqs.maintenance, mpidr);
     gic.enable(irqs.vtimer, mpidr);
+    if let Some(t) = irqs.hyp_timer {
+        gic.enable(t, mpidr);
+    }
     p.online.store(true, Ordering::Release);
 }
 

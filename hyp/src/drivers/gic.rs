@@ -19,6 +19,7 @@ const GICD_IGROUPR: u64 = 0x080;
 const GICD_ISENABLER: u64 = 0x100;
 const GICD_ICENABLER: u64 = 0x180;
 const GICD_ICPENDR: u64 = 0x280;
+const GICD_ISACTIVER: u64 = 0x300;
 const GICD_ICACTIVER: u64 = 0x380;
 const GICD_IPRIORITYR: u64 = 0x400;
 const GICD_ITARGETSR: u64 = 0x800;
@@ -330,6 +331,36 @@ impl Gic {
         match self {
             Gic::V2 { cpu, .. } => cpu.write32(GICC_EOIR, intid),
             Gic::V3 { .. } => icc::icc_eoir1_el1::write(u64::from(intid)),
+        }
+    }
+
+    /// Whether private interrupt `intid` (< 32) is active on this pCPU.
+    pub fn ppi_active(&self, intid: u32, mpidr: u64) -> bool {
+        let bit = 1u32 << (intid % 32);
+        match self {
+            Gic::V2 { dist, .. } => dist.read32(GICD_ISACTIVER) & bit != 0,
+            Gic::V3 { .. } => self.my_redist(mpidr).is_some_and(|rd| {
+                Mmio::new_offset(&rd, GICR_SGI_BASE).read32(GICD_ISACTIVER) & bit != 0
+            }),
+        }
+    }
+
+    /// Sets or clears the active state of private interrupt `intid` (< 32) on this pCPU: a
+    /// hardware-mapped interrupt that a descheduled vCPU has not completed is parked this way.
+    pub fn set_ppi_active(&self, intid: u32, mpidr: u64, active: bool) {
+        let bit = 1u32 << (intid % 32);
+        let reg = if active {
+            GICD_ISACTIVER
+        } else {
+            GICD_ICACTIVER
+        };
+        match self {
+            Gic::V2 { dist, .. } => dist.write32(reg, bit),
+            Gic::V3 { .. } => {
+                if let Some(rd) = self.my_redist(mpidr) {
+                    Mmio::new_offset(&rd, GICR_SGI_BASE).write32(reg, bit);
+                }
+            }
         }
     }
 

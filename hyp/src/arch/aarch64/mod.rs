@@ -66,10 +66,49 @@ pub fn time_ns() -> u64 {
     ((u128::from(cnt) * 1_000_000_000) / u128::from(freq)) as u64
 }
 
+/// The EL2 physical timer (CNTHP), Xenith's own: time slices and wake-ups of descheduled vCPUs.
+pub mod hyp_timer {
+    use super::sysreg;
+
+    /// CNTHP_CTL_EL2.ENABLE.
+    const ENABLE: u64 = 1;
+
+    /// Fires the hypervisor timer interrupt when the physical counter reaches `deadline`.
+    pub fn set(deadline: u64) {
+        sysreg::write!(cnthp_cval_el2, deadline);
+        sysreg::write!(cnthp_ctl_el2, ENABLE);
+        sysreg::isb();
+    }
+
+    /// Stops the hypervisor timer (its interrupt line drops).
+    pub fn stop() {
+        sysreg::write!(cnthp_ctl_el2, 0);
+        sysreg::isb();
+    }
+
+    /// The physical counter now.
+    pub fn now() -> u64 {
+        sysreg::read!(cntpct_el0)
+    }
+
+    /// Counter ticks in `us` microseconds.
+    pub fn ticks_us(us: u64) -> u64 {
+        sysreg::read!(cntfrq_el0) * us / 1_000_000
+    }
+}
+
 /// TLB maintenance for guest translations.
 pub mod tlb {
     /// Invalidates every stage-1 and stage-2 translation of the VMID loaded in VTTBR_EL2, on
     /// every pCPU (inner shareable), after a stage-2 change.
+    /// Invalidates this pCPU's stage-1 translations of the VMID loaded in VTTBR_EL2: needed when
+    /// another vCPU of the same domain ran here last (its non-broadcast TLB maintenance was for
+    /// its own view).
+    pub fn flush_guest_local() {
+        // SAFETY: local TLB invalidation for the current VMID only drops cached translations.
+        unsafe { core::arch::asm!("tlbi vmalle1", "dsb nsh", "isb", options(nostack)) };
+    }
+
     pub fn flush_guest_all() {
         // SAFETY: TLB invalidation only drops cached translations of the current VMID; the
         // barriers make the preceding table writes visible to the walkers first.
