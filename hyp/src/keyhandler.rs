@@ -17,14 +17,23 @@ pub fn handle(key: u8) {
         }
         b'q' => {
             for d in domain::DOMAINS.lock().iter() {
-                info!("d{}: {} MiB RAM, {} vCPUs, VMID {}", d.id, d.ram_bytes >> 20, d.vcpus.len(), d.vmid);
+                info!(
+                    "d{}: {} MiB RAM, {} vCPUs, VMID {}",
+                    d.id,
+                    d.ram_bytes >> 20,
+                    d.vcpus.len(),
+                    d.vmid
+                );
                 for v in &d.vcpus {
                     let p = match *v.power.lock() {
                         Power::On => "on",
                         Power::Off => "off",
                         Power::OnPending(_) => "starting",
                     };
-                    info!("  d{}v{}: {p}, pCPU {}, MPIDR {:#x}", d.id, v.id, v.pcpu, v.mpidr);
+                    info!(
+                        "  d{}v{}: {p}, pCPU {}, MPIDR {:#x}",
+                        d.id, v.id, v.pcpu, v.mpidr
+                    );
                 }
             }
         }

@@ -25,7 +25,15 @@ pub enum Exit {
 /// Number of kinds.
 pub const KINDS: usize = 7;
 /// Names, in `Exit` order.
-pub const NAMES: [&str; KINDS] = ["irq", "smccc", "hypercall", "wfi", "mmio", "sysreg", "other"];
+pub const NAMES: [&str; KINDS] = [
+    "irq",
+    "smccc",
+    "hypercall",
+    "wfi",
+    "mmio",
+    "sysreg",
+    "other",
+];
 
 static COUNTS: [[AtomicU64; KINDS]; MAX_PCPUS] =
     [const { [const { AtomicU64::new(0) }; KINDS] }; MAX_PCPUS];

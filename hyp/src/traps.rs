@@ -21,7 +21,9 @@ pub fn handle(dom: &Domain, v: &Vcpu, a: &mut VcpuArch) -> Next {
     let trap = arm_trap::decode(esr);
     count(match trap {
         Trap::Hvc64 { imm: 0 } | Trap::Smc64 { .. } => Exit::Smccc,
-        Trap::Hvc64 { imm: XEN_HYPERCALL_TAG } => Exit::Hypercall,
+        Trap::Hvc64 {
+            imm: XEN_HYPERCALL_TAG,
+        } => Exit::Hypercall,
         Trap::Wfx { .. } => Exit::Wfi,
         Trap::DataAbortLower(_) => Exit::Mmio,
         Trap::SysReg(_) => Exit::SysReg,

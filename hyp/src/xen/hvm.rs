@@ -77,7 +77,8 @@ pub fn publish_wallclock(x: &super::XenState) {
     let ver = at32(core::mem::offset_of!(shared_info, wc_version));
     ver.fetch_add(1, Ordering::AcqRel);
     at32(core::mem::offset_of!(shared_info, wc_sec)).store(sec as u32, Ordering::Release);
-    at32(core::mem::offset_of!(shared_info, wc_sec_hi)).store((sec >> 32) as u32, Ordering::Release);
+    at32(core::mem::offset_of!(shared_info, wc_sec_hi))
+        .store((sec >> 32) as u32, Ordering::Release);
     at32(core::mem::offset_of!(shared_info, wc_nsec)).store(nsec, Ordering::Release);
     ver.fetch_add(1, Ordering::AcqRel);
 }

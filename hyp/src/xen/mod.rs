@@ -8,8 +8,8 @@
 mod event;
 mod gnttab;
 pub mod hvm;
-mod p2m;
 pub mod hypercall;
+mod p2m;
 
 use crate::domain::Domain;
 use crate::vcpu::apply_effects;
@@ -238,14 +238,23 @@ impl evtchn::FifoWords for Words<'_> {
 pub fn set_runstate(dom: &Domain, v: usize, state: i32) {
     use xen_abi::vcpu::{vcpu_runstate_info, XEN_RUNSTATE_UPDATE};
     let Some(x) = dom.xen.as_ref() else { return };
-    let Some(area) = x.runstate.get(v).map(|a| a.load(Ordering::Acquire)).filter(|&a| a != 0)
+    let Some(area) = x
+        .runstate
+        .get(v)
+        .map(|a| a.load(Ordering::Acquire))
+        .filter(|&a| a != 0)
     else {
         return;
     };
-    let Ok(mut rs) = crate::guestmem::read::<vcpu_runstate_info>(dom, area) else { return };
+    let Ok(mut rs) = crate::guestmem::read::<vcpu_runstate_info>(dom, area) else {
+        return;
+    };
     let now = crate::arch::time_ns();
     let prev = rs.state_entry_time & !XEN_RUNSTATE_UPDATE;
-    if let Some(t) = usize::try_from(rs.state).ok().and_then(|i| rs.time.get_mut(i)) {
+    if let Some(t) = usize::try_from(rs.state)
+        .ok()
+        .and_then(|i| rs.time.get_mut(i))
+    {
         *t = t.wrapping_add(now.saturating_sub(prev));
     }
     rs.state_entry_time = now | XEN_RUNSTATE_UPDATE;
