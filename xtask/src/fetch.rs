@@ -180,22 +180,25 @@ pub fn kernel_dep(depends: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The newest `<prefix>*_arm64.deb` in `dir`.
+pub fn find_deb(dir: &Path, prefix: &str) -> Option<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with("_arm64.deb"))
+        })
+        .collect();
+    v.sort();
+    v.pop()
+}
+
 /// `apt-get download pkg` into `dir` unless a `.deb` starting with `prefix` is there already.
 fn download(dir: &Path, pkg: &str, prefix: &str) -> Result<PathBuf> {
-    let find = || -> Option<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-            .ok()?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(prefix) && n.ends_with("_arm64.deb"))
-            })
-            .collect();
-        v.sort();
-        v.pop()
-    };
+    let find = || find_deb(dir, prefix);
     if let Some(p) = find() {
         return Ok(p);
     }

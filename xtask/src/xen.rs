@@ -14,7 +14,7 @@
 //! prefix for the hardware domain), PSCI over HVC, and SYSTEM_OFF from dom0 powering the machine
 //! off (`(XEN) Hardware Dom0 halted: halting machine`, then QEMU exits 0).
 
-use crate::fetch::cache_dir;
+use crate::fetch::{cache_dir, find_deb};
 use crate::qemu::{self, Boot, Console, Devices, Machine};
 use crate::util::{output, privileged, run, say, target_dir};
 use anyhow::{bail, Context, Result};
@@ -120,21 +120,6 @@ fn ensure_arm64_candidate() -> Result<()> {
         run(&mut privileged(&["apt-get", "update"])?)?;
     }
     Ok(())
-}
-
-fn find_deb(dir: &Path, prefix: &str) -> Option<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(prefix) && n.ends_with("_arm64.deb"))
-        })
-        .collect();
-    v.sort();
-    v.pop()
 }
 
 /// QEMU boots the image through its arm64 `Image` header; anything else would be loaded as a

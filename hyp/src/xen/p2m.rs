@@ -146,6 +146,17 @@ pub fn decrease_reservation(
     cmd: u64,
     arg: u64,
 ) -> (i64, crate::vcpu::Next) {
+    each_extent(dom, cmd, arg, |gfn| release(dom, x, gfn))
+}
+
+/// Runs `f` on each extent's frame of a `xen_memory_reservation`, from the continuation's start,
+/// stopping at the first that fails; returns the number of extents done (Xen's convention).
+fn each_extent(
+    dom: &Domain,
+    cmd: u64,
+    arg: u64,
+    mut f: impl FnMut(u64) -> Result<(), P2mFailed>,
+) -> (i64, crate::vcpu::Next) {
     let (list, first, end) = match reservation(dom, cmd, arg) {
         Ok(r) => r,
         Err(e) => return (e, crate::vcpu::Next::Continue),
@@ -155,7 +166,7 @@ pub fn decrease_reservation(
         let Some(gfn) = extent(dom, list, done) else {
             break;
         };
-        if release(dom, x, gfn).is_err() {
+        if f(gfn).is_err() {
             break;
         }
         done += 1;
@@ -193,21 +204,7 @@ pub fn populate_physmap(
     cmd: u64,
     arg: u64,
 ) -> (i64, crate::vcpu::Next) {
-    let (list, first, end) = match reservation(dom, cmd, arg) {
-        Ok(r) => r,
-        Err(e) => return (e, crate::vcpu::Next::Continue),
-    };
-    let mut done = first;
-    while done < end {
-        let Some(gfn) = extent(dom, list, done) else {
-            break;
-        };
-        if repopulate(dom, x, gfn).is_err() {
-            break;
-        }
-        done += 1;
-    }
-    (done as i64, crate::vcpu::Next::Continue)
+    each_extent(dom, cmd, arg, |gfn| repopulate(dom, x, gfn))
 }
 
 fn repopulate(dom: &Domain, x: &XenState, gfn: u64) -> Result<(), P2mFailed> {
