@@ -193,26 +193,51 @@ pub fn kick(v: &Vcpu) {
     }
 }
 
+/// List registers Xenith uses at most (GICv3 has at most 16; a GICv2 with more works with 16).
+const LRS: usize = 16;
+
+/// Per pCPU: list registers the last flush filled, and whether it asked for the underflow
+/// maintenance interrupt. An exit with nothing in flight then costs no list-register access.
+static LRS_USED: [AtomicUsize; percpu::MAX_PCPUS] =
+    [const { AtomicUsize::new(0) }; percpu::MAX_PCPUS];
+static UNDERFLOW_ON: [AtomicBool; percpu::MAX_PCPUS] =
+    [const { AtomicBool::new(false) }; percpu::MAX_PCPUS];
+
 fn flush_lrs(dom: &Domain, v: &Vcpu) {
     let gic = hw::gic();
-    let n = gic.nr_lrs().min(MAX_LRS);
-    let mut lrs = [Lr::INVALID; MAX_LRS];
+    let me = percpu::index();
+    let n = gic.nr_lrs().min(LRS).min(MAX_LRS);
+    let mut lrs = [Lr::INVALID; LRS];
     let (info, version) = {
         let mut vgic = dom.vgic.lock();
         (vgic.flush(v.id as usize, &mut lrs[..n]), vgic.version())
     };
-    for (i, lr) in lrs[..n].iter().enumerate() {
+    // fold left every list register empty: write only the ones filled now.
+    for (i, lr) in lrs[..info.used].iter().enumerate() {
         gic.write_lr(i, encode(version, lr));
     }
-    gic.set_underflow_irq(info.underflow);
+    LRS_USED[me].store(info.used, Ordering::Relaxed);
+    if info.underflow || UNDERFLOW_ON[me].load(Ordering::Relaxed) {
+        gic.set_underflow_irq(info.underflow);
+        UNDERFLOW_ON[me].store(info.underflow, Ordering::Relaxed);
+    }
 }
 
 fn fold_lrs(dom: &Domain, v: &Vcpu) {
     let gic = hw::gic();
-    let n = gic.nr_lrs().min(MAX_LRS);
-    let mut lrs = [Lr::INVALID; MAX_LRS];
+    let me = percpu::index();
+    let used = LRS_USED[me].swap(0, Ordering::Relaxed).min(LRS);
+    if UNDERFLOW_ON[me].swap(false, Ordering::Relaxed) {
+        // The underflow condition holds while the LRs are empty: without this the maintenance
+        // interrupt would fire again as soon as this exit's interrupts are acknowledged.
+        gic.set_underflow_irq(false);
+    }
+    if used == 0 {
+        return;
+    }
+    let mut lrs = [Lr::INVALID; LRS];
     let version = dom.vgic.lock().version();
-    for (i, lr) in lrs[..n].iter_mut().enumerate() {
+    for (i, lr) in lrs[..used].iter_mut().enumerate() {
         let raw = gic.read_lr(i);
         *lr = decode(version, raw);
         if raw != 0 {
@@ -220,11 +245,8 @@ fn fold_lrs(dom: &Domain, v: &Vcpu) {
             gic.write_lr(i, 0);
         }
     }
-    // The underflow condition holds while the LRs are empty: without this the maintenance
-    // interrupt would fire again as soon as this exit's interrupts are acknowledged.
-    gic.set_underflow_irq(false);
     let mut fx = Effects::new();
-    dom.vgic.lock().fold(v.id as usize, &lrs[..n], &mut fx);
+    dom.vgic.lock().fold(v.id as usize, &lrs[..used], &mut fx);
     apply_effects(dom, &fx);
 }
 

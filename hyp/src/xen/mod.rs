@@ -46,6 +46,8 @@ pub struct XenState {
     pub shared_info: Pa,
     /// Host address of each vCPU's vcpu_info (0: not registered; vCPU 0 starts in shared_info).
     pub vcpu_info: Vec<AtomicU64>,
+    /// The upcall line level last given to the vGIC, per vCPU.
+    pub upcall_level: Vec<core::sync::atomic::AtomicBool>,
     /// Whether each vCPU registered its own vcpu_info (VCPUOP_register_vcpu_info, once only).
     pub vcpu_info_registered: Vec<core::sync::atomic::AtomicBool>,
     /// Guest address of each vCPU's runstate area (0: none).
@@ -78,6 +80,9 @@ impl XenState {
         Some(Self {
             shared_info,
             vcpu_info,
+            upcall_level: (0..nr_vcpus)
+                .map(|_| core::sync::atomic::AtomicBool::new(false))
+                .collect(),
             vcpu_info_registered: (0..nr_vcpus)
                 .map(|_| core::sync::atomic::AtomicBool::new(false))
                 .collect(),
@@ -268,6 +273,9 @@ pub fn set_runstate(dom: &Domain, v: usize, state: i32) {
 /// Raises the event-channel upcall PPI of `dom`'s vCPU `vcpu` and wakes it.
 pub fn raise_upcall(dom: &Domain, vcpu: u32) {
     let Some(x) = dom.xen.as_ref() else { return };
+    if let Some(l) = x.upcall_level.get(vcpu as usize) {
+        l.store(true, Ordering::Release);
+    }
     let mut fx = Effects::new();
     let _ = dom
         .vgic
@@ -281,6 +289,11 @@ pub fn raise_upcall(dom: &Domain, vcpu: u32) {
 pub fn sync_upcall(dom: &Domain, v: usize) {
     let Some(x) = dom.xen.as_ref() else { return };
     let level = x.upcall_pending(v);
+    // Only a change of level needs the vGIC (the common exit changes nothing).
+    match x.upcall_level.get(v) {
+        Some(l) if l.swap(level, Ordering::AcqRel) == level && !level => return,
+        _ => {}
+    }
     let mut fx = Effects::new();
     let _ = dom.vgic.lock().set_level(v, x.evtchn_ppi, level, &mut fx);
     apply_effects(dom, &fx);
