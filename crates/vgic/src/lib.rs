@@ -156,11 +156,13 @@ pub enum Effect {
 }
 
 /// Fixed-capacity accumulator of [`Effect`]s (no allocation). Kicks are kept as a bitmap of
-/// vCPUs (so they never overflow and are deduplicated); other effects in call order.
+/// vCPUs (so they never overflow and are deduplicated); other effects in call order. The
+/// hypervisor makes one per guest exit that touches the vGIC, so creating it is O(1):
+/// `heapless::Vec` leaves its unused slots uninitialised (a zeroed array would be ~1 KiB of
+/// stores on every such exit).
 #[derive(Clone, Debug)]
 pub struct Effects {
-    hw: [Effect; MAX_HW_EFFECTS],
-    len: usize,
+    hw: heapless::Vec<Effect, MAX_HW_EFFECTS>,
     kicks: [u64; KICK_WORDS],
     overflow: bool,
 }
@@ -175,15 +177,14 @@ impl Effects {
     /// An empty list.
     pub const fn new() -> Self {
         Self {
-            hw: [Effect::Kick { vcpu: 0 }; MAX_HW_EFFECTS],
-            len: 0,
+            hw: heapless::Vec::new(),
             kicks: [0; KICK_WORDS],
             overflow: false,
         }
     }
     /// Empties the list.
     pub fn clear(&mut self) {
-        self.len = 0;
+        self.hw.clear();
         self.kicks = [0; KICK_WORDS];
         self.overflow = false;
     }
@@ -196,18 +197,16 @@ impl Effects {
                     *w |= 1 << (vcpu % 64);
                 }
             }
-            other => match self.hw.get_mut(self.len) {
-                Some(slot) => {
-                    *slot = other;
-                    self.len += 1;
+            other => {
+                if self.hw.push(other).is_err() {
+                    self.overflow = true;
                 }
-                None => self.overflow = true,
-            },
+            }
         }
     }
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.len == 0 && self.kicks.iter().all(|&w| w == 0)
+        self.hw.is_empty() && self.kicks.iter().all(|&w| w == 0)
     }
     /// Whether a non-kick effect was dropped for lack of room.
     pub fn overflowed(&self) -> bool {
@@ -221,11 +220,21 @@ impl Effects {
     }
     /// The non-kick effects, in the order they arose (carry them out in this order).
     pub fn hw_effects(&self) -> &[Effect] {
-        self.hw.get(..self.len).unwrap_or(&[])
+        &self.hw
     }
-    /// The kicked vCPUs, ascending.
+    /// The kicked vCPUs, ascending (visiting only the set bits).
     pub fn kicks(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..MAX_VCPUS).filter(move |&v| self.kicked(v))
+        self.kicks.iter().enumerate().flat_map(|(i, &w)| {
+            let mut bits = w;
+            core::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                Some(i * 64 + b)
+            })
+        })
     }
     /// All effects: the non-kick ones in order, then one [`Effect::Kick`] per kicked vCPU.
     pub fn iter(&self) -> impl Iterator<Item = Effect> + '_ {
