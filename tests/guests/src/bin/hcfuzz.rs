@@ -19,13 +19,15 @@
 //! - VCPUOP_initialise / up / down only target nonexistent vCPUs; vCPU 0's vcpu_info is
 //!   registered before the run (so re-registering it must fail);
 //! - HVMOP_set_param never sets HVM_PARAM_CALLBACK_IRQ; EVTCHNOP_init_control / expand_array
-//!   never name RAM (no switch to the FIFO ABI); sysctl / domctl never see their interface
-//!   version; PSCI CPU_ON / CPU_OFF / CPU_SUSPEND / SYSTEM_* (and every other PSCI function
+//!   only name frames past RAM and devices (no switch to the FIFO ABI); sysctl / domctl never
+//!   see their interface version; PSCI CPU_ON / CPU_OFF / CPU_SUSPEND / SYSTEM_* (and every other PSCI function
 //!   below 0x20 but VERSION, AFFINITY_INFO, MIGRATE_INFO_*, FEATURES, NODE_HW_STATE, STAT_*)
-//!   are skipped, whatever bits 31/30/23:16 say.
+//!   are skipped, whatever bits 31/30/23:16 say, and so are function ids 0-3, Xen's legacy
+//!   PSCI 0.1 calls (x0 = 1 is CPU_OFF on Xen 4.17, x0 = 2 CPU_ON).
 //!
 //! `/chosen/bootargs` options: `hcfuzz.seed=S` (default 0x5eed), `hcfuzz.calls=N`,
-//! `hcfuzz.trace=K` (print every call from number K on: the reproducer of a hang or crash).
+//! `hcfuzz.trace=K` (print every call from number K on: the reproducer of a hang or crash),
+//! `hcfuzz.smccc=FID` (one SMCCC call with x0 = FID before anything else).
 //! The errno histogram is printed as `# info` lines (they differ between hypervisors that
 //! implement different sub-ops; the checks do not depend on it).
 #![no_std]
@@ -44,7 +46,7 @@ use test_guests::xen::{
     __HYPERVISOR_console_io, __HYPERVISOR_event_channel_op, __HYPERVISOR_grant_table_op,
     __HYPERVISOR_hvm_op, __HYPERVISOR_memory_op, __HYPERVISOR_sched_op, __HYPERVISOR_vcpu_op,
     __HYPERVISOR_xen_version, hypercall, smccc_hvc, EVTCHNOP_bind_ipi, EVTCHNOP_close,
-    EVTCHNOP_send, VCPUOP_register_vcpu_info, XENVER_extraversion, XENVER_version,
+    EVTCHNOP_send, EVTCHNOP_unmask, VCPUOP_register_vcpu_info, XENVER_extraversion, XENVER_version,
     ARM_SMCCC_VERSION_1_1, ARM_SMCCC_VERSION_FID, DOMID_SELF,
 };
 use test_guests::{
@@ -87,7 +89,10 @@ const FAULTED: i64 = i64::MIN;
 
 /// Where the domain has no RAM and no device on QEMU virt: guest-physical 64 GiB (frames past it
 /// are holes in every stage 2 this guest meets; its own stage 1 maps them as Normal memory).
+/// The fuzzer maps things over frames from here on (at most 256 MiB of them).
 const NONRAM_GFN: u64 = 0x100_0000;
+/// Guest-physical addresses never mapped by anything: 128 GiB + up to 16 MiB.
+const HOLE_IPA: u64 = 0x20_0000_0000;
 /// Start of the TTBR1 window of VAs set up by [`setup_ttbr1`].
 const WINDOW: u64 = 0xffff_ff80_0000_0000;
 /// Window pages: read-only alias of the image from page 0; then the crossings.
@@ -368,7 +373,7 @@ impl Fuzz {
                 w + (W_RW_TO_RO + 1) * 4096 - 1 - self.rng.below(64),
                 Ptr::RwToRo,
             ),
-            85..=90 => ((NONRAM_GFN << 12) + self.rng.below(1 << 24), Ptr::IpaHole),
+            85..=90 => (HOLE_IPA + self.rng.below(1 << 24), Ptr::IpaHole),
             91..=93 => (
                 self.rng.pick(&[0x0a00_0000u64, 0x0a00_3e00, 0x1000]) + (self.rng.below(64) & !7),
                 Ptr::Device,
@@ -389,13 +394,22 @@ impl Fuzz {
         }
     }
 
-    /// A pointer the hypervisor can neither read nor write.
+    /// A pointer the hypervisor can neither read nor write (NULL included: on QEMU virt it is
+    /// flash, which Xen 4.17 lets dom0 hypercalls read).
     fn bad_ptr(&mut self) -> u64 {
-        match self.rng.below(4) {
-            0 => 0,
-            1 => self.bad_va(),
-            2 => WINDOW + (400 + self.rng.below(100)) * 4096,
-            _ => (NONRAM_GFN << 12) + self.rng.below(1 << 24),
+        if self.rng.pct(25) {
+            0
+        } else {
+            self.unreadable_ptr()
+        }
+    }
+
+    /// A pointer to nothing at all: unmapped by our stage 1 or by every stage 2.
+    fn unreadable_ptr(&mut self) -> u64 {
+        match self.rng.below(3) {
+            0 => self.bad_va(),
+            1 => WINDOW + (400 + self.rng.below(100)) * 4096,
+            _ => HOLE_IPA + self.rng.below(1 << 24),
         }
     }
 
@@ -423,11 +437,11 @@ impl Fuzz {
         self.gfn_room().0
     }
 
-    /// A frame that is never RAM (init_control, expand_array: no FIFO switch).
+    /// A frame that is neither RAM nor a device (init_control, expand_array: no FIFO switch;
+    /// Xen 4.17 and Xenith both accept a dom0 flash frame such as 0xb as the control block).
     fn nonram_gfn(&mut self) -> u64 {
-        match self.rng.below(3) {
+        match self.rng.below(2) {
             0 => NONRAM_GFN + self.rng.below(64),
-            1 => self.rng.below(16),
             _ => (1 << 40) | self.rng.next() >> 4,
         }
     }
@@ -572,7 +586,7 @@ impl Fuzz {
             0 => match self.rng.below(20) {
                 0..=5 => [cmd, 0, self.ptr().0, 0, 0],
                 6 => [cmd, 1, NEWLINE.as_ptr() as u64, 0, 0],
-                _ => [cmd, self.int(), self.bad_ptr(), 0, 0],
+                _ => [cmd, self.int(), self.unreadable_ptr(), 0, 0],
             },
             _ => {
                 let (p, k) = self.ptr();
@@ -1157,10 +1171,13 @@ impl Fuzz {
         };
         let owner = (fid >> 24) & 0x3f;
         let func = fid & 0xffff;
-        // PSCI power calls never: only the harmless ones below 0x20.
-        let fid = if owner == 4
-            && func < 0x20
-            && !matches!(func, 0 | 4 | 6 | 7 | 0xa | 0xd | 0x10 | 0x11)
+        // PSCI power calls never: only the harmless ones below 0x20; nor Xen's PSCI 0.1
+        // function ids 0-3 (CPU_SUSPEND, CPU_OFF, CPU_ON, MIGRATE: Xen 4.17 takes x0 = 1 as
+        // CPU_OFF of the caller).
+        let fid = if fid < 4
+            || (owner == 4
+                && func < 0x20
+                && !matches!(func, 0 | 4 | 6 | 7 | 0xa | 0xd | 0x10 | 0x11))
         {
             0x8400_0000
         } else {
@@ -1302,6 +1319,14 @@ fn main(b: &'static Board) {
     let calls = bootarg(b, "calls").unwrap_or(DEFAULT_CALLS);
     let trace = bootarg(b, "trace").unwrap_or(u64::MAX);
     info!("hcfuzz: seed={seed:#x} calls={calls} (one in {SMCCC_ONE_IN} is SMCCC over hvc #0)");
+
+    // `hcfuzz.smccc=FID`: one SMCCC call with x0 = FID (x1..x7 = 0) first, to reproduce.
+    if let Some(fid) = bootarg(b, "smccc") {
+        info!("probe: SMCCC {fid:#x} ...");
+        let mut r = 0;
+        let fault = catch_fault(|| r = smccc([fid, 0, 0, 0, 0, 0, 0, 0]));
+        info!("probe: SMCCC {fid:#x} = {r:#x}, {fault:?}");
+    }
 
     // Setup: interrupts, vCPU 0's vcpu_info, the TTBR1 window.
     let evtchn_intid = b
@@ -1451,6 +1476,10 @@ fn main(b: &'static Board) {
             woken_by_timer += u32::from(TIMER_FIRED.load(SeqCst) != fired);
         }
         hist.add(r);
+        if i >= trace {
+            let b: [u64; 4] = rd(ARGS.addr());
+            info!("  -> {r} (ARGS now {b:x?})");
+        }
         // Zero what this call built.
         if f.bump > 0 {
             // SAFETY: ARGS is only reached through raw pointers; bump <= its length.
@@ -1527,6 +1556,11 @@ fn main(b: &'static Board) {
 }
 
 /// An event-channel self-send raises the upcall: bind an IPI port to vCPU 0, send, wait.
+///
+/// The run may legitimately have left garbage in shared_info (a vcpu_info registered for vCPU 1
+/// on a frame where shared_info is mapped sets whole words of evtchn_pending / evtchn_mask; so
+/// does a grant copy into it): so the port is first closed and bound again (closing clears its
+/// pending bit) and unmasked with EVTCHNOP_unmask, as a guest binding a port does.
 fn self_send() {
     const EO: u64 = __HYPERVISOR_event_channel_op;
     let p = ARGS.addr();
@@ -1534,6 +1568,10 @@ fn self_send() {
         wr::<[u32; 2]>(p, [0, 0]);
         let r = simple(EO, EVTCHNOP_bind_ipi, p);
         (r, rd::<u32>(p + 4))
+    };
+    let port_op = |cmd: u64, port: u32| {
+        wr::<u32>(p, port);
+        simple(EO, cmd, p)
     };
     let (mut r, mut port) = bind();
     if r != 0 {
@@ -1543,22 +1581,48 @@ fn self_send() {
         info!("EVTCHNOP_bind_ipi after the run = {r}; EVTCHNOP_reset(DOMID_SELF) = {rr}");
         (r, port) = bind();
     }
+    if r == 0 {
+        port_op(EVTCHNOP_close, port);
+        (r, port) = bind();
+    }
+    let u = port_op(EVTCHNOP_unmask, port);
     UPCALLS.store(0, SeqCst);
     SAW_PENDING.store(0, SeqCst);
     SAW_SEL.store(0, SeqCst);
-    wr::<u32>(p, port);
-    let s = simple(EO, EVTCHNOP_send, p);
+    let s = port_op(EVTCHNOP_send, port);
     let got = wait_for(500, || {
         SAW_PENDING.load(SeqCst) == 1 && SAW_SEL.load(SeqCst) & (1 << (port / 64 % 64)) != 0
     });
     let vi = VCPU_PAGES.addr() + VCPU_INFO_OFF;
-    check!(r == 0 && s == 0 && got, "after the run, an event-channel self-send (IPI port) raises the upcall";
-        "bind {r}, port {port}, send {s}, upcalls {}, pending {}, sel {:#x}; vcpu_info now: \
-         upcall_pending {} sel {:#x}; DAIF {:#x}",
+    if !got {
+        // What the hypervisor says about the port, and where shared_info is now.
+        wr::<[u32; 6]>(p, [u32::from(DOMID_SELF), port, 0, 0, 0, 0]);
+        let st = simple(EO, 5, p);
+        let w: [u32; 6] = rd(p);
+        let sh = PHYSMAP.0.addr();
+        wr::<u64>(p, 0);
+        let mut x = [0u64; 3];
+        x[0] = u64::from(DOMID_SELF);
+        x[2] = sh >> 12;
+        wr::<[u64; 3]>(p, x);
+        let m = simple(__HYPERVISOR_memory_op, 7, p);
+        let (pend, mask) = if m == 0 {
+            (
+                rd::<u64>(sh + 48 + 8 * u64::from(port / 64)),
+                rd::<u64>(sh + 48 + 512 + 8 * u64::from(port / 64)),
+            )
+        } else {
+            (u64::MAX, u64::MAX)
+        };
+        info!("EVTCHNOP_status = {st}: {w:x?}; shared_info at PHYSMAP[0]: {m}, pending word {pend:#x}, mask word {mask:#x}");
+    }
+    check!(r == 0 && u == 0 && s == 0 && got,
+        "after the run, an event-channel self-send (IPI port) raises the upcall";
+        "bind {r}, port {port}, unmask {u}, send {s}, upcalls {}, pending {}, sel {:#x}; \
+         vcpu_info now: upcall_pending {} sel {:#x}; DAIF {:#x}",
         UPCALLS.load(SeqCst), SAW_PENDING.load(SeqCst), SAW_SEL.load(SeqCst),
         rd::<u8>(vi), rd::<u64>(vi + EVTCHN_PENDING_SEL), DAIF.get());
-    wr::<u32>(p, port);
-    let _ = simple(EO, EVTCHNOP_close, p);
+    port_op(EVTCHNOP_close, port);
     wr::<u64>(p, 0);
 }
 
