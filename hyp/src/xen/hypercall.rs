@@ -446,6 +446,21 @@ fn sched_op(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
             if p.nr_ports > 128 {
                 return err(XEN_EINVAL);
             }
+            // Returns at once when a polled port is pending, or when a timeout is given (Xenith
+            // has no timed block yet: an early return is a spurious wake-up, which callers
+            // handle); without a timeout the vCPU blocks until an event or interrupt arrives.
+            let Some(x) = dom.xen.as_ref() else { return err(XEN_ENOSYS) };
+            for i in 0..u64::from(p.nr_ports) {
+                let Ok(port) = guestmem::read::<u32>(dom, p.ports.wrapping_add(4 * i)) else {
+                    return err(XEN_EFAULT);
+                };
+                if x.evtchn.lock().is_pending(&super::Words(x), port).unwrap_or(false) {
+                    return ok(0);
+                }
+            }
+            if p.timeout != 0 {
+                return ok(0);
+            }
             (0, Next::Block)
         }
         SCHEDOP_shutdown => {
