@@ -3,10 +3,10 @@
 use crate::arch::context::{El1Regs, FpRegs, PSTATE_EL1H_DAIF};
 use crate::arch::GuestRegs;
 use crate::drivers::gic::VcpuIfState;
-use addr::{Ipa, Region};
+use addr::{Ipa, Pa, Region};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use spin::Mutex;
 use stage2::Stage2;
 use vgic::Vgic;
@@ -43,9 +43,8 @@ pub struct Domain {
     pub vmid: u16,
     /// VTTBR_EL2 value (root table and VMID).
     pub vttbr: u64,
-    /// Stage-2 translation.
-    #[allow(dead_code)] // changed when guest memory is (un)mapped at run time
-    pub stage2: Mutex<Stage2>,
+    /// Stage-2 translation (its tables are freed when the domain is dropped).
+    pub stage2: Mutex<Stage2Slot>,
     /// Virtual GIC.
     pub vgic: Mutex<Vgic>,
     /// Emulated console UART, if the domain has one.
@@ -60,9 +59,112 @@ pub struct Domain {
     pub ram_bytes: u64,
     /// The Xen guest interface (shared_info, event channels, grant table), if offered.
     pub xen: Option<crate::xen::XenState>,
+    /// Pause requests of the control domain (Xen's `controller_pause_count`; 255 at most). A
+    /// domain created by XEN_DOMCTL_createdomain starts with 1: its vCPUs run only once it is
+    /// unpaused.
+    pub controller_pause_count: AtomicU32,
+    /// XEN_DOMCTL_destroydomain started: the vCPUs never run again.
+    pub dying: AtomicBool,
+    /// The vCPUs are brought up (XEN_DOMCTL_max_vcpus, or at boot for dom0): before that
+    /// getdomaininfo reports none, as Xen.
+    pub vcpus_created: AtomicBool,
+    /// Memory the domain owns and its limit.
+    pub mem: Mutex<DomMem>,
+    /// `xen_domain_handle_t` the toolstack gave at creation.
+    pub handle: [u8; 16],
+}
+
+/// A domain's memory accounting: the frames it owns (freed with the domain) and its limit.
+#[derive(Debug, Default)]
+pub struct DomMem {
+    /// Extents of frames from the frame allocator the domain owns (its RAM): (start, frames).
+    pub extents: Vec<(Pa, usize)>,
+    /// XEN_DOMCTL_max_mem's limit in pages (Xen's `max_pages`).
+    pub max_pages: u64,
+}
+
+impl DomMem {
+    /// Pages the domain owns (Xen's `tot_pages`).
+    pub fn tot_pages(&self) -> u64 {
+        self.extents.iter().map(|&(_, n)| n as u64).sum()
+    }
+}
+
+/// A domain's stage 2. Only [`Domain`]'s `Drop` takes the tables away, when nothing can reach
+/// the domain any more, so the deref below always finds them.
+pub struct Stage2Slot(Option<Stage2>);
+
+impl Stage2Slot {
+    /// Wraps the tables.
+    pub fn new(s2: Stage2) -> Self {
+        Self(Some(s2))
+    }
+}
+
+impl core::ops::Deref for Stage2Slot {
+    type Target = Stage2;
+    fn deref(&self) -> &Stage2 {
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("stage 2 is taken only when the domain is dropped"))
+    }
+}
+
+impl core::ops::DerefMut for Stage2Slot {
+    fn deref_mut(&mut self) -> &mut Stage2 {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("stage 2 is taken only when the domain is dropped"))
+    }
+}
+
+impl Drop for Domain {
+    /// The last reference is gone (the domain was destroyed and no pCPU holds it): every frame
+    /// it owned goes back to the allocator. Its VMID's TLB entries are invalidated first.
+    fn drop(&mut self) {
+        crate::arch::tlb::flush_vmid(self.vttbr);
+        if let Some(s2) = self.stage2.get_mut().0.take() {
+            s2.destroy(&mut crate::mm::TableMemory);
+        }
+        if let Some(x) = self.xen.as_mut() {
+            crate::mm::free_frames(x.shared_info, 1);
+            for f in x.gnttab.get_mut().frames.drain(..) {
+                crate::mm::free_frames(f, 1);
+            }
+        }
+        for (pa, n) in self.mem.get_mut().extents.drain(..) {
+            crate::mm::free_frames(pa, n);
+        }
+        free_vmid(self.vmid);
+    }
+}
+
+/// VMIDs in use (8-bit VMIDs: VTCR_EL2.VS is 0); VMID 0 is never given out.
+static VMIDS: Mutex<[u64; 4]> = Mutex::new([1, 0, 0, 0]);
+
+/// A free VMID, if any.
+pub fn alloc_vmid() -> Option<u16> {
+    let mut m = VMIDS.lock();
+    let id = (1..256usize).find(|&i| m[i / 64] & (1 << (i % 64)) == 0)?;
+    m[id / 64] |= 1 << (id % 64);
+    Some(id as u16)
+}
+
+/// Returns `vmid` (its TLB entries already invalidated).
+pub fn free_vmid(vmid: u16) {
+    let i = usize::from(vmid);
+    if (1..256).contains(&i) {
+        VMIDS.lock()[i / 64] &= !(1 << (i % 64));
+    }
 }
 
 impl Domain {
+    /// Whether the domain's vCPUs may not run now (paused by the control domain, or dying).
+    pub fn stopped(&self) -> bool {
+        self.controller_pause_count.load(Ordering::Acquire) > 0
+            || self.dying.load(Ordering::Acquire)
+    }
+
     /// The device model behind `ipa`, with the offset into its region.
     pub fn mmio_at(&self, ipa: Ipa) -> Option<(MmioDev, u64)> {
         self.mmio

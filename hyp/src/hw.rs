@@ -22,6 +22,9 @@ pub struct Irqs {
 /// Interrupt numbers, set once at boot.
 pub static IRQS: Once<Irqs> = Once::new();
 
+/// The host GICv2's virtual CPU interface (GICV), mapped into each domain at its GICC.
+pub static GICV: Once<addr::Region<addr::Pa>> = Once::new();
+
 /// SGI Xenith sends to make another pCPU look at its vCPUs again.
 pub const SGI_KICK: u32 = 0;
 

@@ -62,6 +62,9 @@ fn assigned(me: usize) -> alloc::vec::Vec<(Arc<Domain>, u32)> {
 
 /// Whether `v` of `dom` could run now (and, if it was blocked, that it has been woken).
 fn runnable(dom: &Domain, v: &Vcpu) -> bool {
+    if dom.stopped() {
+        return false;
+    }
     match *v.power.lock() {
         Power::Off => false,
         Power::OnPending(_) => true,
@@ -101,6 +104,22 @@ fn switch_out_blocked(dom: &Domain, v: &Vcpu, a: &mut VcpuArch) {
 /// The vCPU currently running on each pCPU (for interrupts that target "whoever is here").
 type Running = Mutex<Option<(Arc<Domain>, u32)>>;
 static CURRENT: [Running; percpu::MAX_PCPUS] = [const { Mutex::new(None) }; percpu::MAX_PCPUS];
+
+/// Whether a vCPU of domain `id` is on a pCPU now (running, or between exits).
+pub fn running_anywhere(id: domain::DomId) -> bool {
+    CURRENT
+        .iter()
+        .any(|c| c.lock().as_ref().is_some_and(|(d, _)| d.id == id))
+}
+
+/// Whether vCPU `vcpu` of domain `id` is on a pCPU now.
+pub fn is_running(id: domain::DomId, vcpu: u32) -> bool {
+    CURRENT.iter().any(|c| {
+        c.lock()
+            .as_ref()
+            .is_some_and(|(d, v)| d.id == id && *v == vcpu)
+    })
+}
 
 /// The domain and vCPU id running on this pCPU, if any.
 pub fn current() -> Option<(Arc<Domain>, u32)> {
@@ -291,6 +310,12 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
         crate::arch::hyp_timer::set(now + crate::arch::hyp_timer::ticks_us(SLICE_US));
     }
     loop {
+        if dom.stopped() {
+            // Paused or being destroyed by the control domain: leave the pCPU (the domain is
+            // destroyed only once no pCPU runs it, `running_anywhere`).
+            save(&mut a);
+            break;
+        }
         v.kicked.store(false, Ordering::Relaxed);
         crate::xen::sync_upcall(dom, v.id as usize);
         flush_lrs(dom, v);
@@ -398,12 +423,16 @@ pub fn pcpu_loop() -> ! {
         let pick = (0..list.len())
             .map(|i| &list[(start + i) % list.len()])
             .find(|(d, id)| d.vcpus.get(*id as usize).is_some_and(|v| runnable(d, v)));
+        // Hold no reference to the other domains while running one (a destroyed domain is freed
+        // when its last reference goes).
+        let pick = pick.cloned();
+        drop(list);
         match pick {
             Some((d, id)) => {
-                LAST_RUN[me].store(usize::from(d.id) << 16 | *id as usize, Ordering::Relaxed);
-                if let Some(v) = d.vcpus.get(*id as usize) {
+                LAST_RUN[me].store(usize::from(d.id) << 16 | id as usize, Ordering::Relaxed);
+                if let Some(v) = d.vcpus.get(id as usize) {
                     v.kicked.store(false, Ordering::Release);
-                    run(d, v);
+                    run(&d, v);
                 }
             }
             None => {

@@ -49,6 +49,7 @@ macro_rules! abi {
 
 pub mod arch_arm;
 pub mod console;
+pub mod domctl;
 pub mod errno;
 pub mod event_channel;
 pub mod features;
@@ -59,6 +60,7 @@ pub mod memory;
 pub mod physdev;
 pub mod platform;
 pub mod sched;
+pub mod sysctl;
 pub mod vcpu;
 pub mod version;
 pub mod xen;

@@ -31,7 +31,10 @@ pub struct InputSwitch {
 impl InputSwitch {
     /// Input starts with the guest.
     pub const fn new() -> Self {
-        Self { held: 0, to_hypervisor: false }
+        Self {
+            held: 0,
+            to_hypervisor: false,
+        }
     }
 
     /// Whether input currently goes to the hypervisor.
@@ -86,7 +89,10 @@ mod tests {
     #[test]
     fn plain_input_goes_to_the_guest() {
         let mut s = InputSwitch::new();
-        assert_eq!(run(&mut s, b"ls"), [Routed::Guest(b'l'), Routed::Guest(b's')]);
+        assert_eq!(
+            run(&mut s, b"ls"),
+            [Routed::Guest(b'l'), Routed::Guest(b's')]
+        );
     }
 
     #[test]
@@ -95,7 +101,10 @@ mod tests {
         assert_eq!(run(&mut s, &[1, 1, 1]), [Routed::SwitchedToHypervisor]);
         assert!(s.to_hypervisor());
         assert_eq!(run(&mut s, b"h"), [Routed::Hypervisor(b'h')]);
-        assert_eq!(run(&mut s, &[1, 1, 1, b'x']), [Routed::SwitchedToGuest, Routed::Guest(b'x')]);
+        assert_eq!(
+            run(&mut s, &[1, 1, 1, b'x']),
+            [Routed::SwitchedToGuest, Routed::Guest(b'x')]
+        );
     }
 
     #[test]

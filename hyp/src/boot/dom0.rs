@@ -12,6 +12,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU32};
 use spin::Mutex;
 use stage2::{MemType, Perm, Stage2};
 use vgic::{GicVersion, Vgic, VgicConfig};
@@ -260,6 +261,7 @@ pub fn build(
                 Perm::RW,
             )
             .map_err(|e| format!("mapping GICV: {e:?}"))?;
+            hw::GICV.call_once(|| Region::new(vcpu.start, vcpu.size));
             mmio.push((
                 Region::new(Ipa(dist.start.0), vgic.dist_size()),
                 MmioDev::Gicd,
@@ -302,12 +304,12 @@ pub fn build(
         context: dtb_at.0,
         aarch64: true,
     });
-    let vmid = 1;
+    let vmid = domain::alloc_vmid().ok_or("no VMID for dom0")?;
     let dom = Domain {
         id: 0,
         vmid,
         vttbr: s2.vttbr(vmid),
-        stage2: Mutex::new(s2),
+        stage2: Mutex::new(domain::Stage2Slot::new(s2)),
         vgic: Mutex::new(vgic),
         vuart,
         mmio,
@@ -318,6 +320,14 @@ pub fn build(
             XenState::new(nr_vcpus as usize, xen_node.evtchn_ppi, 0)
                 .ok_or("out of memory for dom0's shared_info")?,
         ),
+        controller_pause_count: AtomicU32::new(0),
+        dying: AtomicBool::new(false),
+        vcpus_created: AtomicBool::new(true),
+        mem: Mutex::new(domain::DomMem {
+            extents: Vec::new(),
+            max_pages: mem / PAGE_SIZE,
+        }),
+        handle: [0; 16],
     };
     crate::info!(
         "dom0: {} MiB RAM at {base}, {nr_vcpus} vCPUs, kernel at {kernel_at}, initrd {}, DT at {dtb_at} ({} bytes), {} pass-through regions, {} SPIs",

@@ -61,6 +61,13 @@ pub fn free_frame_count() -> usize {
     FRAMES.lock().as_ref().map_or(0, |f| f.free_frames())
 }
 
+/// Frames the allocator manages and frames free now (XEN_SYSCTL_physinfo's total and free).
+pub fn frame_counts() -> (u64, u64) {
+    FRAMES.lock().as_ref().map_or((0, 0), |f| {
+        (f.total_frames() as u64, f.free_frames() as u64)
+    })
+}
+
 /// Zeroes `[pa, pa + len)` of RAM Xenith owns.
 pub fn zero(pa: Pa, len: u64) {
     // SAFETY: callers pass RAM they own (fresh frames or a domain's RAM before it runs), which the

@@ -25,6 +25,10 @@ pub type Outcome = (i64, Next);
 
 type Handler = fn(&Domain, &Vcpu, &[u64; 5]) -> Outcome;
 
+/// A handler's result asking for the hypercall to be executed again (Xen's `-ERESTART`
+/// continuation): the guest's PC goes back to the `HVC`, x0 is left as it was.
+pub const RESTART: i64 = i64::MIN;
+
 fn err(e: u32) -> Outcome {
     (-(i64::from(e)), Next::Continue)
 }
@@ -50,6 +54,8 @@ const HYPERCALLS: &[(u64, Handler)] = &[
     (__HYPERVISOR_platform_op, super::hvm::platform_op),
     (__HYPERVISOR_vm_assist, vm_assist),
     (__HYPERVISOR_multicall, multicall),
+    (__HYPERVISOR_domctl, super::domctl::domctl),
+    (__HYPERVISOR_sysctl, super::domctl::sysctl),
 ];
 
 /// Handles the hypercall in `regs` for vCPU `v` of `dom`.
@@ -61,6 +67,11 @@ pub fn dispatch(dom: &Domain, v: &Vcpu, regs: &mut GuestRegs) -> Next {
     let nr = regs.x[16];
     let args = [regs.x[0], regs.x[1], regs.x[2], regs.x[3], regs.x[4]];
     let (ret, next) = call(dom, v, nr, &args);
+    if ret == RESTART {
+        // ELR_EL2 of an HVC is the next instruction; HVC is 4 bytes in A64 and T32.
+        regs.pc = regs.pc.wrapping_sub(4);
+        return next;
+    }
     regs.x[0] = ret as u64;
     next
 }
@@ -88,7 +99,12 @@ fn multicall(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
         } else {
             let args = [e.args[0], e.args[1], e.args[2], e.args[3], e.args[4]];
             let (r, next) = call(dom, v, e.op, &args);
-            e.result = r as u64;
+            // No continuations inside a batch: the caller retries the entry.
+            e.result = if r == RESTART {
+                neg(XEN_EAGAIN)
+            } else {
+                r as u64
+            };
             if guestmem::write(dom, at, &e).is_err() {
                 return err(XEN_EFAULT);
             }
@@ -449,12 +465,18 @@ fn sched_op(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
             // Returns at once when a polled port is pending, or when a timeout is given (Xenith
             // has no timed block yet: an early return is a spurious wake-up, which callers
             // handle); without a timeout the vCPU blocks until an event or interrupt arrives.
-            let Some(x) = dom.xen.as_ref() else { return err(XEN_ENOSYS) };
+            let Some(x) = dom.xen.as_ref() else {
+                return err(XEN_ENOSYS);
+            };
             for i in 0..u64::from(p.nr_ports) {
                 let Ok(port) = guestmem::read::<u32>(dom, p.ports.wrapping_add(4 * i)) else {
                     return err(XEN_EFAULT);
                 };
-                if x.evtchn.lock().is_pending(&super::Words(x), port).unwrap_or(false) {
+                if x.evtchn
+                    .lock()
+                    .is_pending(&super::Words(x), port)
+                    .unwrap_or(false)
+                {
                     return ok(0);
                 }
             }

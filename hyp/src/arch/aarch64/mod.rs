@@ -99,8 +99,6 @@ pub mod hyp_timer {
 
 /// TLB maintenance for guest translations.
 pub mod tlb {
-    /// Invalidates every stage-1 and stage-2 translation of the VMID loaded in VTTBR_EL2, on
-    /// every pCPU (inner shareable), after a stage-2 change.
     /// Invalidates this pCPU's stage-1 translations of the VMID loaded in VTTBR_EL2: needed when
     /// another vCPU of the same domain ran here last (its non-broadcast TLB maintenance was for
     /// its own view).
@@ -109,6 +107,32 @@ pub mod tlb {
         unsafe { core::arch::asm!("tlbi vmalle1", "dsb nsh", "isb", options(nostack)) };
     }
 
+    /// Invalidates, on every pCPU, the stage-1 and stage-2 translations of the VMID in `vttbr`
+    /// (a domain being freed), whatever VMID this pCPU has loaded: VTTBR_EL2 is switched for
+    /// the invalidation and restored.
+    pub fn flush_vmid(vttbr: u64) {
+        // SAFETY: EL2 does not translate through VTTBR_EL2, so switching it briefly changes no
+        // access of Xenith's; it is restored before returning (and before any guest entry). The
+        // TLB invalidation only drops cached translations.
+        unsafe {
+            core::arch::asm!(
+                "mrs {old}, vttbr_el2",
+                "msr vttbr_el2, {new}",
+                "isb",
+                "dsb ishst",
+                "tlbi vmalls12e1is",
+                "dsb ish",
+                "msr vttbr_el2, {old}",
+                "isb",
+                old = out(reg) _,
+                new = in(reg) vttbr,
+                options(nostack)
+            );
+        }
+    }
+
+    /// Invalidates every stage-1 and stage-2 translation of the VMID loaded in VTTBR_EL2, on
+    /// every pCPU (inner shareable), after a stage-2 change.
     pub fn flush_guest_all() {
         // SAFETY: TLB invalidation only drops cached translations of the current VMID; the
         // barriers make the preceding table writes visible to the walkers first.
