@@ -171,6 +171,68 @@ pub fn run_all(o: &Options, release: bool) -> Result<bool> {
     let t2 = Instant::now();
     let guests = crate::build::build_guests();
     let guests_time = t2.elapsed();
+    // 2b) (after fetch, which installs the rustup targets) One policy for the code: rustfmt, and clippy (warnings are errors) for the host crates
+    // and for each aarch64 target (the hypervisor, the test guests, dom0's tools).
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let lints: [(&str, &[&str]); 4] = [
+        ("host/fmt", &["fmt", "--all", "--", "--check"]),
+        (
+            "host/clippy",
+            &["clippy", "--all-targets", "--", "-D", "warnings"],
+        ),
+        (
+            "host/clippy-hyp",
+            &[
+                "clippy",
+                "-p",
+                "xenith",
+                "-p",
+                "test-guests",
+                "--release",
+                "--target",
+                "aarch64-unknown-none-softfloat",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        (
+            "host/clippy-tools",
+            &[
+                "clippy",
+                "-p",
+                "xen-check",
+                "--release",
+                "--target",
+                "aarch64-unknown-linux-musl",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+    ];
+    for (name, args) in lints {
+        if !wants(name) {
+            continue;
+        }
+        let start = Instant::now();
+        say(format!("{name}: cargo {}", args.join(" ")));
+        let st = Command::new(&cargo).args(args).current_dir(root()).status();
+        let failures = match st {
+            Ok(s) if s.success() => vec![],
+            Ok(s) => vec![format!(
+                "`cargo {}` exited with {s}: fix the findings above",
+                args.join(" ")
+            )],
+            Err(e) => vec![format!("could not run cargo: {e}")],
+        };
+        results.push(Outcome {
+            name: name.into(),
+            failures,
+            time: start.elapsed(),
+        });
+    }
+
     let guest_list = guests.as_ref().cloned().unwrap_or_default();
     let all = cases(&guest_list, o);
     let selected: Vec<&Case> = all.iter().filter(|c| wants(&c.name)).collect();
