@@ -41,7 +41,7 @@ pub fn handle(dom: &Domain, v: &Vcpu, a: &mut VcpuArch) -> Next {
         Trap::Wfx { wfe } => {
             a.regs.pc = a.regs.pc.wrapping_add(arm_trap::instr_len(esr));
             if wfe {
-                Next::Continue
+                Next::Yield
             } else {
                 Next::Block
             }

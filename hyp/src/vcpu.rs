@@ -28,6 +28,8 @@ pub enum Next {
     Block,
     /// The vCPU powered itself off (PSCI CPU_OFF).
     Off,
+    /// The vCPU offers its pCPU to others (WFE, SCHEDOP_yield): it stays runnable.
+    Yield,
 }
 
 /// Per pCPU: the last vCPU key loaded (for TLB maintenance between vCPUs of one VM).
@@ -339,6 +341,13 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
             }
         };
         match next {
+            Next::Yield => {
+                // A vCPU spinning (WFE) on a lock whose holder waits for this pCPU lets it run.
+                if shared && other_runnable(me, dom, v) {
+                    save(&mut a);
+                    break;
+                }
+            }
             Next::Continue => {
                 if shared && PREEMPT[me].swap(false, Ordering::AcqRel) {
                     if other_runnable(me, dom, v) {

@@ -88,6 +88,7 @@ fn setup_el2() {
         + HCR_EL2::FB::SET
         + HCR_EL2::BSU::InnerShareable
         + HCR_EL2::TWI::SET
+        + HCR_EL2::TWE::SET
         + HCR_EL2::TSC::SET
         + HCR_EL2::RW::EL1IsAarch64;
     if pauth {

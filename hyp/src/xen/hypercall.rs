@@ -453,7 +453,7 @@ fn vcpu_op(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
 fn sched_op(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
     let (cmd, arg) = (a[0] as u32, a[1]);
     match cmd {
-        SCHEDOP_yield => ok(0),
+        SCHEDOP_yield => (0, Next::Yield),
         SCHEDOP_block => (0, Next::Block),
         SCHEDOP_poll => {
             let Ok(p) = guestmem::read::<sched_poll>(dom, arg) else {
