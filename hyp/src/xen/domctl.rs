@@ -63,7 +63,7 @@ static DOMCTL_LOCK: Mutex<()> = Mutex::new(());
 static ROVER: Mutex<DomId> = Mutex::new(0);
 
 /// `domctl(op)`.
-pub fn domctl(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+pub fn domctl(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let at = a[0];
     let Ok(mut op) = guestmem::read::<xen_domctl>(dom, at) else {
         return err(XEN_EFAULT);
@@ -420,7 +420,7 @@ fn destroy(caller: &Domain, t: &Arc<Domain>) -> Outcome {
 }
 
 /// `sysctl(op)`.
-pub fn sysctl(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+pub fn sysctl(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let at = a[0];
     let Ok(mut op) = guestmem::read::<xen_sysctl>(dom, at) else {
         return err(XEN_EFAULT);

@@ -82,7 +82,7 @@ pub fn deliver_to(target: &Domain, port: u32) {
 }
 
 /// `event_channel_op`.
-pub fn event_channel_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+pub fn event_channel_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let (cmd, arg) = (a[0] as u32, a[1]);
     let Some(x) = dom.xen.as_ref() else {
         return err(XEN_ENOSYS);

@@ -9,7 +9,7 @@
 //! granter's `gnttab` (frames), then briefly a stage 2 with `xenheap_gfns` and the `foreign`
 //! set. A copy holds one granter's locks at a time.
 
-use super::hypercall::Outcome;
+use super::hypercall::{Outcome, BATCH, RESTART};
 use super::{Gnttab, XenState, GNTTAB_MAX_FRAMES};
 use crate::domain::{Domain, Vcpu};
 use crate::guestmem;
@@ -138,7 +138,7 @@ pub fn frame(x: &XenState, idx: u64) -> Option<Pa> {
 const GNTTABOP_CMD_MASK: u32 = (1 << 12) - 1;
 
 /// `grant_table_op(cmd, uop, count)`.
-pub fn grant_table_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+pub fn grant_table_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let (cmd, uop, count) = (a[0] as u32, a[1], a[2] as u32);
     let Some(x) = dom.xen.as_ref() else {
         return err(XEN_ENOSYS);
@@ -222,19 +222,19 @@ pub fn grant_table_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
                 Err(_) => err(XEN_EFAULT),
             }
         }
-        GNTTABOP_map_grant_ref => each::<gnttab_map_grant_ref>(dom, uop, count, |op| {
+        GNTTABOP_map_grant_ref => each::<gnttab_map_grant_ref>(dom, a, |op| {
             map_one(dom, x, op);
             Writeback::Whole
         }),
-        GNTTABOP_unmap_grant_ref => each::<gnttab_unmap_grant_ref>(dom, uop, count, |op| {
+        GNTTABOP_unmap_grant_ref => each::<gnttab_unmap_grant_ref>(dom, a, |op| {
             op.status = unmap_one(dom, x, op.handle, op.host_addr, 0);
             Writeback::Status(UNMAP_STATUS_OFFSET)
         }),
-        GNTTABOP_unmap_and_replace => each::<gnttab_unmap_and_replace>(dom, uop, count, |op| {
+        GNTTABOP_unmap_and_replace => each::<gnttab_unmap_and_replace>(dom, a, |op| {
             op.status = unmap_one(dom, x, op.handle, op.host_addr, op.new_addr);
             Writeback::Status(UNMAP_AND_REPLACE_STATUS_OFFSET)
         }),
-        GNTTABOP_copy => each::<gnttab_copy>(dom, uop, count, |op| {
+        GNTTABOP_copy => each::<gnttab_copy>(dom, a, |op| {
             op.status = copy_one(dom, x, op);
             Writeback::Status(COPY_STATUS_OFFSET)
         }),
@@ -258,14 +258,16 @@ const UNMAP_AND_REPLACE_STATUS_OFFSET: u64 =
 /// Offset of `status` in `gnttab_copy`.
 const COPY_STATUS_OFFSET: u64 = core::mem::offset_of!(gnttab_copy, status) as u64;
 
-/// Runs `f` on each of the `count` structures at guest address `uop`, writing each back;
-/// -EFAULT stops the batch where the guest's array does not read or write.
-fn each<T>(dom: &Domain, uop: u64, count: u32, mut f: impl FnMut(&mut T) -> Writeback) -> Outcome
+/// Runs `f` on each of the `count` (`a[2]`) structures at guest address `uop` (`a[1]`), writing
+/// each back; -EFAULT stops the batch where the guest's array does not read or write. After
+/// [`BATCH`] elements the call continues itself with the rest (Xen's continuation).
+fn each<T>(dom: &Domain, a: &mut [u64; 5], mut f: impl FnMut(&mut T) -> Writeback) -> Outcome
 where
     T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::Immutable + StatusField,
 {
+    let (uop, count) = (a[1], u64::from(a[2] as u32));
     let size = core::mem::size_of::<T>() as u64;
-    for i in 0..u64::from(count) {
+    for i in 0..count.min(BATCH) {
         let Some(at) = i.checked_mul(size).and_then(|o| uop.checked_add(o)) else {
             return err(XEN_EFAULT);
         };
@@ -282,6 +284,11 @@ where
         if wrote.is_err() {
             return err(XEN_EFAULT);
         }
+    }
+    if count > BATCH {
+        a[1] = uop.wrapping_add(BATCH * size);
+        a[2] = count - BATCH;
+        return (RESTART, Next::Continue);
     }
     (0, Next::Continue)
 }

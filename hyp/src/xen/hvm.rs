@@ -17,7 +17,7 @@ fn err(e: u32) -> Outcome {
 }
 
 /// `hvm_op(HVMOP_set_param / HVMOP_get_param, xen_hvm_param *)` (Xen's arch/arm/hvm.c).
-pub fn hvm_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+pub fn hvm_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let (op, arg) = (a[0] as u32, a[1]);
     if op != HVMOP_set_param && op != HVMOP_get_param {
         return err(XEN_ENOSYS);
@@ -85,7 +85,7 @@ pub fn publish_wallclock(x: &super::XenState) {
 
 /// `platform_op(xen_platform_op *)`: dom0 only; XENPF_settime64 sets the wallclock other
 /// domains see in shared_info.
-pub fn platform_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+pub fn platform_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     if dom.id != 0 {
         return err(XEN_EPERM);
     }

@@ -23,7 +23,11 @@ use xen_abi::xen::*;
 /// vCPU does next.
 pub type Outcome = (i64, Next);
 
-type Handler = fn(&Domain, &Vcpu, &[u64; 5]) -> Outcome;
+type Handler = fn(&Domain, &Vcpu, &mut [u64; 5]) -> Outcome;
+
+/// Work one hypercall does before it continues itself (batch entries, console chunks, extents):
+/// no guest-supplied count can keep a pCPU in Xenith for long.
+pub const BATCH: u64 = 64;
 
 /// A handler's result asking for the hypercall to be executed again (Xen's `-ERESTART`
 /// continuation): the guest's PC goes back to the `HVC`, x0 is left as it was.
@@ -65,10 +69,13 @@ pub fn dispatch(dom: &Domain, v: &Vcpu, regs: &mut GuestRegs) -> Next {
         return Next::Continue;
     }
     let nr = regs.x[16];
-    let args = [regs.x[0], regs.x[1], regs.x[2], regs.x[3], regs.x[4]];
-    let (ret, next) = call(dom, v, nr, &args);
+    let mut args = [regs.x[0], regs.x[1], regs.x[2], regs.x[3], regs.x[4]];
+    let (ret, next) = call(dom, v, nr, &mut args);
     if ret == RESTART {
-        // ELR_EL2 of an HVC is the next instruction; HVC is 4 bytes in A64 and T32.
+        // A continuation: the handler left the arguments for what remains (or unchanged for a
+        // retry); the guest executes the HVC again after Xenith has looked at interrupts and
+        // other vCPUs. ELR_EL2 of an HVC is the next instruction; HVC is 4 bytes in A64 and T32.
+        regs.x[..5].copy_from_slice(&args);
         regs.pc = regs.pc.wrapping_sub(4);
         return next;
     }
@@ -76,7 +83,7 @@ pub fn dispatch(dom: &Domain, v: &Vcpu, regs: &mut GuestRegs) -> Next {
     next
 }
 
-fn call(dom: &Domain, v: &Vcpu, nr: u64, args: &[u64; 5]) -> Outcome {
+fn call(dom: &Domain, v: &Vcpu, nr: u64, args: &mut [u64; 5]) -> Outcome {
     match HYPERCALLS.iter().find(|(n, _)| *n == nr) {
         Some((_, h)) => h(dom, v, args),
         None => err(XEN_ENOSYS),
@@ -84,9 +91,19 @@ fn call(dom: &Domain, v: &Vcpu, nr: u64, args: &[u64; 5]) -> Outcome {
 }
 
 /// `multicall(entries, nr)`: each entry's result is written back; a blocking call ends the batch.
-fn multicall(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
+fn multicall(dom: &Domain, v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let (list, nr) = (a[0], a[1] as u32);
     let size = core::mem::size_of::<multicall_entry>() as u64;
+    if u64::from(nr) > BATCH {
+        // Continue with the rest afterwards, as Xen's multicall continuation does.
+        let r = multicall(dom, v, &mut [list, BATCH, 0, 0, 0]);
+        if r != ok(0) {
+            return r;
+        }
+        a[0] = list.wrapping_add(BATCH * size);
+        a[1] = u64::from(nr) - BATCH;
+        return (RESTART, Next::Continue);
+    }
     for i in 0..u64::from(nr) {
         let Some(at) = i.checked_mul(size).and_then(|o| list.checked_add(o)) else {
             return err(XEN_EFAULT);
@@ -97,8 +114,8 @@ fn multicall(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
         if e.op == __HYPERVISOR_multicall {
             e.result = neg(XEN_EINVAL);
         } else {
-            let args = [e.args[0], e.args[1], e.args[2], e.args[3], e.args[4]];
-            let (r, next) = call(dom, v, e.op, &args);
+            let mut args = [e.args[0], e.args[1], e.args[2], e.args[3], e.args[4]];
+            let (r, next) = call(dom, v, e.op, &mut args);
             // No continuations inside a batch: the caller retries the entry.
             e.result = if r == RESTART {
                 neg(XEN_EAGAIN)
@@ -133,7 +150,7 @@ fn copy_str_out(dom: &Domain, va: u64, s: &str, size: usize) -> Outcome {
 /// Xen's extraversion for Xenith.
 const EXTRAVERSION: &str = ".0-xenith";
 
-fn xen_version(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+fn xen_version(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let (cmd, arg) = (a[0] as u32, a[1]);
     match cmd {
         XENVER_version => ok(i64::from((XEN_MAJOR << 16) | XEN_MINOR)),
@@ -218,7 +235,7 @@ fn xen_version_compile_info() -> xen_compile_info {
 
 /// `console_io(cmd, count, buffer)`: dom0 writes straight to the serial line and reads the
 /// serial input ring (Xen's drivers/char/console.c).
-fn console_io(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+fn console_io(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let (cmd, count, buf) = (a[0] as u32, a[1] as u32, a[2]);
     if dom.id != 0 {
         return err(XEN_EPERM);
@@ -227,7 +244,15 @@ fn console_io(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
         xen_abi::xen::CONSOLEIO_write => {
             let mut chunk = [0u8; 128];
             let mut done = 0u32;
+            let mut chunks = 0;
             while done < count {
+                if chunks == BATCH {
+                    // Continue with the rest (Xen's guest_console_write continuation).
+                    a[1] = u64::from(count - done);
+                    a[2] = buf.wrapping_add(u64::from(done));
+                    return (RESTART, Next::Continue);
+                }
+                chunks += 1;
                 let n = (count - done).min(chunk.len() as u32) as usize;
                 let Some(at) = buf.checked_add(u64::from(done)) else {
                     return err(XEN_EFAULT);
@@ -272,7 +297,7 @@ fn console_io(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
 /// Bits of `memory_op`'s command that are the command (xen/include/public/memory.h).
 const MEMOP_CMD_MASK: u64 = 0x3f;
 
-fn memory_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+fn memory_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let (cmd, arg) = ((a[0] & MEMOP_CMD_MASK) as u32, a[1]);
     let Some(x) = dom.xen.as_ref() else {
         return err(XEN_ENOSYS);
@@ -320,8 +345,8 @@ fn memory_op(dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
                 Err(_) => err(XEN_ENOENT),
             }
         }
-        XENMEM_decrease_reservation => super::p2m::decrease_reservation(dom, x, a[0], arg),
-        XENMEM_populate_physmap => super::p2m::populate_physmap(dom, x, a[0], arg),
+        XENMEM_decrease_reservation => super::p2m::decrease_reservation(dom, x, a),
+        XENMEM_populate_physmap => super::p2m::populate_physmap(dom, x, a),
         XENMEM_maximum_ram_page => ok(crate::mm::max_ram_page() as i64),
         XENMEM_current_reservation | XENMEM_maximum_reservation => {
             let Ok(domid) = guestmem::read::<u16>(dom, arg) else {
@@ -377,7 +402,7 @@ fn add_to_physmap(dom: &Domain, x: &XenState, space: u32, idx: u64, gpfn: u64) -
     }
 }
 
-fn vcpu_op(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
+fn vcpu_op(dom: &Domain, v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let (cmd, vcpuid, arg) = (a[0] as u32, a[1] as u32, a[2]);
     let Some(target) = dom.vcpus.get(vcpuid as usize) else {
         return err(XEN_ENOENT);
@@ -450,7 +475,7 @@ fn vcpu_op(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
     }
 }
 
-fn sched_op(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
+fn sched_op(dom: &Domain, v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let (cmd, arg) = (a[0] as u32, a[1]);
     match cmd {
         SCHEDOP_yield => (0, Next::Yield),
@@ -513,11 +538,11 @@ fn sched_op(dom: &Domain, v: &Vcpu, a: &[u64; 5]) -> Outcome {
 }
 
 /// Xen on Arm implements no physdev operation (xen/arch/arm/physdev.c).
-fn physdev_op(_dom: &Domain, _v: &Vcpu, _a: &[u64; 5]) -> Outcome {
+fn physdev_op(_dom: &Domain, _v: &Vcpu, _a: &mut [u64; 5]) -> Outcome {
     err(XEN_ENOSYS)
 }
 
-fn vm_assist(_dom: &Domain, _v: &Vcpu, a: &[u64; 5]) -> Outcome {
+fn vm_assist(_dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let (cmd, ty) = (a[0] as u32, a[1] as u32);
     match (cmd, ty) {
         (VMASST_CMD_enable | VMASST_CMD_disable, VMASST_TYPE_runstate_update_flag) => ok(0),

@@ -143,26 +143,31 @@ fn extent(dom: &Domain, list: u64, i: u64) -> Option<u64> {
 pub fn decrease_reservation(
     dom: &Domain,
     x: &XenState,
-    cmd: u64,
-    arg: u64,
+    a: &mut [u64; 5],
 ) -> (i64, crate::vcpu::Next) {
-    each_extent(dom, cmd, arg, |gfn| release(dom, x, gfn))
+    each_extent(dom, a, |gfn| release(dom, x, gfn))
 }
 
 /// Runs `f` on each extent's frame of a `xen_memory_reservation`, from the continuation's start,
 /// stopping at the first that fails; returns the number of extents done (Xen's convention).
 fn each_extent(
     dom: &Domain,
-    cmd: u64,
-    arg: u64,
+    a: &mut [u64; 5],
     mut f: impl FnMut(u64) -> Result<(), P2mFailed>,
 ) -> (i64, crate::vcpu::Next) {
+    let (cmd, arg) = (a[0], a[1]);
     let (list, first, end) = match reservation(dom, cmd, arg) {
         Ok(r) => r,
         Err(e) => return (e, crate::vcpu::Next::Continue),
     };
     let mut done = first;
     while done < end {
+        if done - first == super::hypercall::BATCH {
+            // Continue from `done` (the extent index rides above MEMOP_EXTENT_SHIFT in the
+            // command, as in Xen); the final return counts every extent done.
+            a[0] = (cmd & ((1 << MEMOP_EXTENT_SHIFT) - 1)) | (done << MEMOP_EXTENT_SHIFT);
+            return (super::hypercall::RESTART, crate::vcpu::Next::Continue);
+        }
         let Some(gfn) = extent(dom, list, done) else {
             break;
         };
@@ -198,13 +203,8 @@ fn release(dom: &Domain, x: &XenState, gfn: u64) -> Result<(), P2mFailed> {
 /// `XENMEM_populate_physmap` (order 0, the caller's own frames): a frame released by
 /// [`decrease_reservation`] gets its page back, read-write, if nothing else is mapped there
 /// (Xen for a direct-mapped domain: only pages it still owns). Returns the extents done.
-pub fn populate_physmap(
-    dom: &Domain,
-    x: &XenState,
-    cmd: u64,
-    arg: u64,
-) -> (i64, crate::vcpu::Next) {
-    each_extent(dom, cmd, arg, |gfn| repopulate(dom, x, gfn))
+pub fn populate_physmap(dom: &Domain, x: &XenState, a: &mut [u64; 5]) -> (i64, crate::vcpu::Next) {
+    each_extent(dom, a, |gfn| repopulate(dom, x, gfn))
 }
 
 fn repopulate(dom: &Domain, x: &XenState, gfn: u64) -> Result<(), P2mFailed> {
