@@ -19,8 +19,14 @@ pub const XEN_DOMCTL_unpausedomain: u32 = 4;
 pub const XEN_DOMCTL_getdomaininfo: u32 = 5;
 /// `XEN_DOMCTL_max_mem` (domctl.h).
 pub const XEN_DOMCTL_max_mem: u32 = 11;
+/// `XEN_DOMCTL_setvcpucontext` (domctl.h).
+pub const XEN_DOMCTL_setvcpucontext: u32 = 12;
+/// `XEN_DOMCTL_getvcpucontext` (domctl.h).
+pub const XEN_DOMCTL_getvcpucontext: u32 = 13;
 /// `XEN_DOMCTL_max_vcpus` (domctl.h).
 pub const XEN_DOMCTL_max_vcpus: u32 = 15;
+/// `XEN_DOMCTL_set_address_size` (domctl.h): on Arm, 64 makes the domain AArch64.
+pub const XEN_DOMCTL_set_address_size: u32 = 35;
 
 /// `XEN_DOMCTL_CDF_hvm` (domctl.h).
 pub const XEN_DOMCTL_CDF_hvm: u32 = 1 << 0;
@@ -44,6 +50,10 @@ pub const XEN_DOMCTL_CDF_MAX: u32 = XEN_DOMCTL_CDF_vpmu;
 pub const XEN_DOMCTL_IOMMU_no_sharept: u32 = 1 << 0;
 /// `XEN_DOMCTL_GRANT_version_mask` (domctl.h).
 pub const XEN_DOMCTL_GRANT_version_mask: u32 = 0xf;
+/// `XEN_DOMCTL_GRANT_version(v)` (domctl.h): the highest grant-table version allowed.
+pub const fn XEN_DOMCTL_GRANT_version(v: u32) -> u32 {
+    v & XEN_DOMCTL_GRANT_version_mask
+}
 
 /// `XEN_DOMCTL_CONFIG_GIC_NATIVE` (arch-arm.h).
 pub const XEN_DOMCTL_CONFIG_GIC_NATIVE: u8 = 0;
@@ -171,6 +181,26 @@ abi! {
     }
 }
 layout!(layout_xen_domctl_max_vcpus, xen_domctl_max_vcpus, 4, max @ 0);
+
+abi! {
+    /// `struct xen_domctl_vcpucontext` (domctl.h): set/get vCPU `vcpu`'s context.
+    pub struct xen_domctl_vcpucontext {
+        pub vcpu: u32,
+        pub _pad0: u32,
+        /// `XEN_GUEST_HANDLE_64(vcpu_guest_context_t)`.
+        pub ctxt: u64,
+    }
+}
+layout!(layout_xen_domctl_vcpucontext, xen_domctl_vcpucontext, 16, vcpu @ 0, ctxt @ 8);
+
+abi! {
+    /// `struct xen_domctl_address_size` (domctl.h).
+    pub struct xen_domctl_address_size {
+        /// 32 or 64.
+        pub size: u32,
+    }
+}
+layout!(layout_xen_domctl_address_size, xen_domctl_address_size, 4, size @ 0);
 
 abi! {
     /// `struct xen_domctl` (domctl.h): the header, then the 128-byte union `u` (raw here; read
