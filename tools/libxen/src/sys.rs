@@ -270,6 +270,107 @@ impl Evtchn {
     }
 }
 
+/// `/dev/xen/hypercall` (Linux `drivers/xen/privcmd-buf.c`): `mmap` of it gives kernel pages
+/// that stay mapped, as libxencall uses for hypercall buffers.
+pub const HYPERCALL_DEV: &str = "/dev/xen/hypercall";
+
+/// Memory for the structs a hypercall passes by pointer. Linux's privcmd hands user pointers
+/// straight to Xen, which translates them with dom0's stage-1 tables during the call: the pages
+/// must be present and stay put. They come from `/dev/xen/hypercall` when the kernel has it
+/// (what libxencall does), else from an anonymous mapping locked with `mlock`.
+pub struct HypercallBuf {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is owned by the buffer alone (no aliasing pointers are handed out beyond
+// borrows of `self`), so moving it to another thread is as safe as moving a `Vec<u8>`.
+unsafe impl Send for HypercallBuf {}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(p).ok().filter(|&p| p > 0).unwrap_or(4096)
+}
+
+impl HypercallBuf {
+    /// A zeroed buffer of at least `len` bytes (whole pages).
+    pub fn new(len: usize) -> io::Result<HypercallBuf> {
+        let page = page_size();
+        let len = len.max(1).div_ceil(page) * page;
+        if let Ok(f) = open_rw(HYPERCALL_DEV) {
+            // SAFETY: a fresh shared mapping of the device, no fixed address; the driver gives
+            // zeroed kernel pages. The fd may be closed after mmap (the mapping keeps it).
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    f.as_raw_fd(),
+                    0,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                return Ok(HypercallBuf { ptr: p.cast(), len });
+            }
+        }
+        // SAFETY: a fresh private anonymous mapping (zero-filled), no fixed address.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let buf = HypercallBuf { ptr: p.cast(), len };
+        // SAFETY: `p..p+len` is the mapping just made; mlock faults the pages in and keeps
+        // them resident.
+        if unsafe { libc::mlock(p, len) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(buf)
+    }
+
+    /// The buffer's address, as the hypercall argument or a guest handle.
+    pub fn addr(&self) -> u64 {
+        self.ptr as u64
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr+len` is our live read/write mapping; the borrow of `self` keeps it.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as `bytes`, and `&mut self` makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for HypercallBuf {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the mapping this buffer owns; no reference to it outlives `self`.
+        unsafe {
+            libc::munmap(self.ptr.cast(), self.len);
+        }
+    }
+}
+
 /// `mount -t xenfs xenfs <dir>`.
 pub fn mount_xenfs(dir: &str) -> io::Result<()> {
     let src = c"xenfs";
