@@ -3,6 +3,7 @@
 //! `sys` is the ioctl/mmap layer over the Linux uapi (`include/uapi/xen/*.h`): the only place
 //! with `unsafe` (the crate denies it elsewhere). The other modules build the tools'
 //! vocabulary on top of it:
+//! - [`domctl`]: domain state (`getdomaininfo`);
 //! - [`foreign`]: another domain's pages mapped into this process (privcmd `MMAPBATCH_V2`);
 //! - [`xs`]: a xenstore client over the daemon's socket or `/dev/xen/xenbus`;
 //! - in [`sys`]: [`Privcmd`] (hypercalls), [`Evtchn`] (event channels, VIRQs),
@@ -10,6 +11,7 @@
 //!   with volatile accessors).
 #![deny(unsafe_code)]
 
+pub mod domctl;
 pub mod foreign;
 #[allow(unsafe_code)]
 pub mod sys;

@@ -253,6 +253,23 @@ impl Privcmd {
         Ok((map, errs))
     }
 
+    /// `__HYPERVISOR_domctl` on `op` (the caller fills `cmd`, `domain` and the union;
+    /// `interface_version` is set here). Xen writes results back into `op`.
+    pub fn domctl(&self, op: &mut xen_abi::domctl::xen_domctl) -> io::Result<i32> {
+        op.interface_version = xen_abi::domctl::XEN_DOMCTL_INTERFACE_VERSION;
+        let ptr: *mut xen_abi::domctl::xen_domctl = op;
+        // SAFETY: a domctl's only pointer argument is the `xen_domctl` itself, which is ours,
+        // live and writable for the call; every sub-op's union member fits in it. Sub-ops
+        // with guest handles inside the union must be built by callers that keep those
+        // buffers alive; none of the ones libxen issues has any.
+        unsafe {
+            self.hypercall(
+                xen_abi::hypercall::__HYPERVISOR_domctl,
+                [ptr as u64, 0, 0, 0, 0],
+            )
+        }
+    }
+
     /// `xen_version(cmd, NULL)`: for the sub-ops that return a number (and, for the others,
     /// their error on a NULL buffer).
     pub fn xen_version(&self, cmd: u64) -> io::Result<i32> {
