@@ -72,6 +72,7 @@ impl Ctrl {
     }
 
     /// One hypercall whose pointer arguments are all `HypercallBuf` addresses.
+    #[allow(unsafe_code)]
     fn call(&self, op: u64, args: [u64; 5], name: &str) -> io::Result<i32> {
         // SAFETY: every caller passes as pointers only addresses of live `HypercallBuf`s sized
         // for what the sub-op reads and writes (the struct, plus the arrays its handles name),
