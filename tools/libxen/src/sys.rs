@@ -516,6 +516,16 @@ impl Mapping {
         }
     }
 
+    /// Copies `data` to `off` in one bulk copy: only for memory no one else touches meanwhile
+    /// (a paused domain's RAM while a toolstack loads its kernel), where volatile byte
+    /// accesses would only cost time.
+    pub fn copy_in(&mut self, off: usize, data: &[u8]) {
+        self.check(off, data.len());
+        // SAFETY: `off..off + data.len()` is in bounds (checked); `data` is a separate
+        // allocation, so the ranges do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(off), data.len()) }
+    }
+
     /// A full barrier between data and index accesses (`dmb ish` on arm64).
     pub fn fence(&self) {
         std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
@@ -668,6 +678,46 @@ impl Drop for HypercallBuf {
             libc::munmap(self.ptr.cast(), self.len);
         }
     }
+}
+
+/// A terminal switched to raw mode (`cfmakeraw`) until dropped, as `xenconsole` does with
+/// its standard input.
+pub struct RawTerminal {
+    fd: std::os::fd::RawFd,
+    saved: libc::termios,
+}
+
+impl RawTerminal {
+    /// Makes `fd`'s terminal raw; `ENOTTY` if it is no terminal.
+    pub fn new(fd: std::os::fd::RawFd) -> io::Result<RawTerminal> {
+        // SAFETY: termios is plain data; tcgetattr fills it or fails.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: `t` is a live termios; `fd` is the caller's descriptor.
+        if unsafe { libc::tcgetattr(fd, &mut t) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let saved = t;
+        // SAFETY: `t` is a live termios.
+        unsafe { libc::cfmakeraw(&mut t) };
+        // SAFETY: as above.
+        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(RawTerminal { fd, saved })
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        // SAFETY: restoring the settings read in `new` on the same descriptor.
+        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+    }
+}
+
+/// Makes a pty (or any terminal) raw without keeping the old settings: the console client's
+/// end of a domain's pty must pass bytes unchanged.
+pub fn make_raw(fd: std::os::fd::RawFd) -> io::Result<()> {
+    RawTerminal::new(fd).map(std::mem::forget)
 }
 
 /// `mount -t xenfs xenfs <dir>`.

@@ -18,19 +18,18 @@ pub const DEFAULT_EVENT_CHANNELS: u32 = 1023;
 /// which covers the magic pages (`libxl__arch_extra_memory` on Arm).
 pub const LIBXL_MAXMEM_CONSTANT: u64 = 1024;
 
-/// `NR_MAGIC_PAGES` and their offsets from `GUEST_MAGIC_BASE` (xg_dom_arm.c).
+/// `NR_MAGIC_PAGES` and their offsets from `GUEST_MAGIC_BASE` (xg_dom_arm.c; the fourth,
+/// `VUART_PFN_OFFSET`, is populated and cleared but unused: no vpl011 yet).
 pub const NR_MAGIC_PAGES: u64 = 4;
 pub const CONSOLE_PFN_OFFSET: u64 = 0;
 pub const XENSTORE_PFN_OFFSET: u64 = 1;
 pub const MEMACCESS_PFN_OFFSET: u64 = 2;
-pub const VUART_PFN_OFFSET: u64 = 3;
 
 /// The first magic page's frame.
 pub const MAGIC_BASE_PFN: u64 = GUEST_MAGIC_BASE >> PAGE_SHIFT;
 pub const CONSOLE_PFN: u64 = MAGIC_BASE_PFN + CONSOLE_PFN_OFFSET;
 pub const XENSTORE_PFN: u64 = MAGIC_BASE_PFN + XENSTORE_PFN_OFFSET;
 pub const MEMACCESS_PFN: u64 = MAGIC_BASE_PFN + MEMACCESS_PFN_OFFSET;
-pub const VUART_PFN: u64 = MAGIC_BASE_PFN + VUART_PFN_OFFSET;
 
 const MIB: u64 = 1 << 20;
 
