@@ -295,6 +295,7 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
     };
     if let Some(s) = start {
         Vcpu::reset(&mut a, &s);
+        v.initialised.store(true, Ordering::Release);
         *v.power.lock() = Power::On;
         percpu::this().loaded.store(0, Ordering::Relaxed);
     }
@@ -319,6 +320,8 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
             break;
         }
         v.kicked.store(false, Ordering::Relaxed);
+        // The vCPU's time: in the guest and in Xenith on its behalf (getdomaininfo's cpu_time).
+        let t0 = crate::arch::time_ns();
         crate::xen::sync_upcall(dom, v.id as usize);
         flush_lrs(dom, v);
         let exit = arch::run_guest(&mut a.regs);
@@ -337,9 +340,16 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
                     v.id,
                     a.regs.pc
                 );
+                // A domU's asynchronous external abort is fatal to it (Xen's domain_crash),
+                // never to the host; dom0 carries on as before.
+                if dom.id != 0 {
+                    crate::xen::lifecycle::domain_crash(dom, "SError");
+                }
                 Next::Continue
             }
         };
+        v.cpu_ns
+            .fetch_add(crate::arch::time_ns().saturating_sub(t0), Ordering::Relaxed);
         match next {
             Next::Yield => {
                 // A vCPU spinning (WFE) on a lock whose holder waits for this pCPU lets it run.

@@ -1,5 +1,5 @@
-//! `HYPERVISOR_sysctl` of `xen/include/public/sysctl.h`: the `xen_sysctl` header,
-//! `XEN_SYSCTL_physinfo`, `readconsole` and `getdomaininfolist`. Layouts are AArch64's.
+//! `HYPERVISOR_sysctl` of `xen/include/public/sysctl.h`: the `xen_sysctl` header and
+//! `XEN_SYSCTL_physinfo`. Layouts are AArch64's.
 
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -65,21 +65,21 @@ layout!(layout_xen_sysctl_physinfo, xen_sysctl_physinfo, 112, threads_per_core @
     free_pages @ 48, scrub_pages @ 56, outstanding_pages @ 64, max_mfn @ 72, hw_cap @ 80);
 
 abi! {
-    /// `struct xen_sysctl_readconsole` (sysctl.h): reads Xen's console ring.
+    /// `struct xen_sysctl_readconsole` (sysctl.h): the hypervisor's console ring (`xl dmesg`).
     pub struct xen_sysctl_readconsole {
-        /// IN: non-zero clears the ring after reading.
+        /// IN: non-zero: clear the ring after reading.
         pub clear: u8,
-        /// IN: non-zero starts at `index`.
+        /// IN: non-zero: start at `index`.
         pub incremental: u8,
         pub pad0: u8,
         pub pad1: u8,
-        /// IN: start index (if `incremental`); OUT: end index.
+        /// IN: start index (if `incremental`); OUT: end index after reading.
         pub index: u32,
-        /// `XEN_GUEST_HANDLE_64(char)`: where to write.
+        /// IN: `XEN_GUEST_HANDLE_64(char)`, where to write.
         pub buffer: u64,
         /// IN: size of `buffer`; OUT: bytes written.
         pub count: u32,
-        pub _pad2: u32,
+        pub _pad: u32,
     }
 }
 layout!(layout_xen_sysctl_readconsole, xen_sysctl_readconsole, 24, clear @ 0, incremental @ 1,
@@ -88,12 +88,12 @@ layout!(layout_xen_sysctl_readconsole, xen_sysctl_readconsole, 24, clear @ 0, in
 abi! {
     /// `struct xen_sysctl_getdomaininfolist` (sysctl.h).
     pub struct xen_sysctl_getdomaininfolist {
-        /// IN: the first domid to report.
+        /// IN: `domid_t`, the first domain to report.
         pub first_domain: u16,
         pub _pad0: u16,
         /// IN: room in `buffer`.
         pub max_domains: u32,
-        /// `XEN_GUEST_HANDLE_64(xen_domctl_getdomaininfo_t)`.
+        /// IN: `XEN_GUEST_HANDLE_64(xen_domctl_getdomaininfo_t)`.
         pub buffer: u64,
         /// OUT: entries written.
         pub num_domains: u32,

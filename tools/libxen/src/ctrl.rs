@@ -219,7 +219,7 @@ impl Ctrl {
         let b = buf_with(c, 0)?;
         let m = xen_domctl_vcpucontext {
             vcpu,
-            _pad0: 0,
+            _pad: 0,
             ctxt: b.addr(),
         };
         self.domctl(
@@ -229,6 +229,17 @@ impl Ctrl {
             "XEN_DOMCTL_setvcpucontext",
         )
         .map(drop)
+    }
+
+    /// `XEN_DOMCTL_cacheflush`: cleans and invalidates the caches over `nr` frames from
+    /// `start` (libxc does it after writing a domain's memory through foreign mappings).
+    pub fn cacheflush(&self, domid: u16, start: u64, nr: u64) -> io::Result<()> {
+        let m = xen_domctl_cacheflush {
+            start_pfn: start,
+            nr_pfns: nr,
+        };
+        self.domctl(XEN_DOMCTL_cacheflush, domid, &m, "XEN_DOMCTL_cacheflush")
+            .map(drop)
     }
 
     /// `XEN_DOMCTL_pausedomain`.
@@ -292,7 +303,7 @@ impl Ctrl {
                 index,
                 buffer: b.addr(),
                 count: SIZE,
-                _pad2: 0,
+                _pad: 0,
             };
             let op = self.sysctl(XEN_SYSCTL_readconsole, &r, "XEN_SYSCTL_readconsole")?;
             let got: xen_sysctl_readconsole = op.get();

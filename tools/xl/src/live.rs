@@ -92,6 +92,10 @@ impl Hyp for LiveHyp {
                 pos += take;
                 o += take;
             }
+            drop(m);
+            // As libxc after `xc_map_foreign_*` writes (xg_dom_core.c `xc_dom_seg_to_ptr`
+            // users): the guest starts with its MMU and caches off.
+            self.ctrl.cacheflush(domid, g, n)?;
             g += n;
         }
         Ok(())
