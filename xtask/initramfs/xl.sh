@@ -16,7 +16,12 @@ fi
 mkdir -p /var/log/xen /run/xenstored /var/run
 for d in xenstored xenconsoled; do
     if pidof "$d" >/dev/null; then continue; fi
-    if [ -x "/bin/$d" ]; then "/bin/$d" & else echo "$P $d FAIL /bin/$d is not in the initramfs"; fi
+    if [ -x "/bin/$d" ]; then
+        "/bin/$d" &
+    else
+        # Without the daemons every xenstore request would wait forever: stop here.
+        echo "$P $d FAIL /bin/$d is not in the initramfs"; echo "$P done"; exit 0
+    fi
 done
 sleep 1
 
