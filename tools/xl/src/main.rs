@@ -117,6 +117,13 @@ fn load_config(path: &str, extra: &[String]) -> Result<DomainConfig, String> {
     for w in warnings {
         eprintln!("{path}:{}: warning: {}", w.line, w.message);
     }
+    for (n, what) in [(cfg.disks.len(), "disk"), (cfg.vifs.len(), "vif")] {
+        if n > 0 {
+            eprintln!(
+                "{path}: warning: {n} {what} entries ignored: dom0 has no {what} backend yet"
+            );
+        }
+    }
     Ok(cfg)
 }
 
