@@ -368,6 +368,22 @@ impl Vcpu {
 /// All domains.
 pub static DOMAINS: Mutex<Vec<Arc<Domain>>> = Mutex::new(Vec::new());
 
+/// Bumped whenever a domain is added to or removed from [`DOMAINS`]: a pCPU running a vCPU
+/// alone re-checks whether it now shares the pCPU (and needs time slices).
+pub static DOMAINS_GEN: AtomicU64 = AtomicU64::new(0);
+
+/// Adds a domain.
+pub fn insert(d: Arc<Domain>) {
+    DOMAINS.lock().push(d);
+    DOMAINS_GEN.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Removes domain `id`.
+pub fn remove(id: DomId) {
+    DOMAINS.lock().retain(|d| d.id != id);
+    DOMAINS_GEN.fetch_add(1, Ordering::AcqRel);
+}
+
 /// Domain `id`, if it exists.
 pub fn get(id: DomId) -> Option<Arc<Domain>> {
     DOMAINS.lock().iter().find(|d| d.id == id).cloned()

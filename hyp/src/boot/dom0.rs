@@ -336,6 +336,6 @@ pub fn build(
         dt.passthrough.spis.len(),
     );
     crate::info!("dom0 command line: {}", info.dom0_cmdline());
-    domain::DOMAINS.lock().push(Arc::new(dom));
+    domain::insert(Arc::new(dom));
     Ok(())
 }

@@ -228,7 +228,7 @@ fn create(op: &mut xen_domctl) -> Result<bool, u32> {
         id
     };
     let d = build(id, &c, version).ok_or(XEN_ENOMEM)?;
-    domain::DOMAINS.lock().push(Arc::new(d));
+    domain::insert(Arc::new(d));
     op.domain = id;
     op.set(&c);
     Ok(true)
@@ -598,7 +598,7 @@ fn destroy(caller: &Domain, t: &Arc<Domain>) -> Outcome {
         // pCPUs have left the domain.
         return (RESTART, Next::Continue);
     }
-    domain::DOMAINS.lock().retain(|d| d.id != t.id);
+    domain::remove(t.id);
     super::lifecycle::relinquish(t);
     // Xen's domain_kill: the toolstack hears of it (DOMDYING_dead).
     super::lifecycle::send_dom_exc();

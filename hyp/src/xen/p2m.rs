@@ -106,13 +106,16 @@ fn foreign_err(e: u32) -> i64 {
 
 /// `xenmem_add_to_physmap_one(XENMAPSPACE_gmfn_foreign)` on Arm: maps frame `idx` of domain
 /// `foreign_domid` at `gfn` of `dom` (the caller), as Xen 4.17 checks it: the owner must exist
-/// (-ESRCH), be another domain (-EINVAL), the mapping domain must be privileged over it (dom0;
+/// and not be named by the caller's own id (-ESRCH), not be DOMID_SELF (-EINVAL), the mapping domain must be privileged over it (dom0;
 /// -EPERM) and the frame must be the owner's RAM (not MMIO, not a frame it maps from elsewhere;
 /// -EINVAL). The mapping keeps the owner alive and pins its frame. Returns 0 or -errno.
 pub fn map_gmfn_foreign(dom: &Domain, x: &XenState, foreign_domid: u16, idx: u64, gfn: u64) -> i64 {
     use xen_abi::errno::{XEN_EINVAL, XEN_EPERM, XEN_ESRCH};
+    // Xen's get_pg_owner: DOMID_SELF is the caller (then -EINVAL below), its own id is refused.
     let od = if foreign_domid == xen_abi::xen::DOMID_SELF {
         crate::domain::get(dom.id)
+    } else if foreign_domid == dom.id {
+        None
     } else {
         crate::domain::get(foreign_domid)
     };
