@@ -296,9 +296,13 @@ const TEST_SCRIPTS: &[(&str, &str)] = &[
 ];
 
 /// Builds the dom0 initramfs (gzip'd newc cpio): busybox, `/dev/console`, `/init`, the check
-/// scripts, `/bin/xen-check`, the virtio modules with their load order in `/etc/xenith-modules`
+/// scripts, dom0's tools in `/bin` (`xen-check`, ...), the virtio modules with their load order in `/etc/xenith-modules`
 /// and the Xen modules (loaded on Xen only) in `/etc/xenith-xen-modules`.
-pub fn build_initramfs(deb: &crate::fetch::Debian, xen_check: &Path, out: &Path) -> Result<()> {
+pub fn build_initramfs(
+    deb: &crate::fetch::Debian,
+    tools: &[(String, std::path::PathBuf)],
+    out: &Path,
+) -> Result<()> {
     let mut c = Cpio::default();
     for d in [
         "bin",
@@ -328,9 +332,10 @@ pub fn build_initramfs(deb: &crate::fetch::Debian, xen_check: &Path, out: &Path)
     for (name, text) in TEST_SCRIPTS {
         c.file(&format!("xenith/{name}.sh"), 0o755, text.as_bytes());
     }
-    let xc =
-        std::fs::read(xen_check).with_context(|| format!("reading {}", xen_check.display()))?;
-    c.file("bin/xen-check", 0o755, &xc);
+    for (name, exe) in tools {
+        let bin = std::fs::read(exe).with_context(|| format!("reading {}", exe.display()))?;
+        c.file(&format!("bin/{name}"), 0o755, &bin);
+    }
     let mods = module_closure(&deb.modules, DOM0_MODULES)?;
     let xen_mods: Vec<_> = module_closure(&deb.modules, XEN_MODULES)?
         .into_iter()
