@@ -94,6 +94,8 @@ const PARAMS_GFN: u64 = RAM_GFN + 1;
 /// Order-0 pages populated at RAM_GFN, the 2 MiB extent at RAM_GFN + 0x200, 4 magic pages.
 const SMALL_PAGES: u64 = 16;
 const MAX_MEM_KB: u64 = 4096;
+/// A `grant_entry_v1` as u64: flags GTF_permit_access, domid 0, frame 0x39001 (xenstore page).
+const GRANT_ENTRY: u64 = (0x39001 << 32) | 1;
 
 /// `struct xen_arch_domainconfig` (arch-arm.h).
 #[repr(C)]
@@ -890,10 +892,10 @@ fn main(b: &'static Board) {
     let r = acquire(&mut ar);
     // SAFETY: the domU's grant-table frame 0 is mapped at `ext_gfn + 4` (identity map).
     let e1 = unsafe {
-        poke::<u64>(((ext_gfn + 4) << 12) + 8, 0x39001_0000_0000 | 1);
+        poke::<u64>(((ext_gfn + 4) << 12) + 8, GRANT_ENTRY);
         peek::<u64>(((ext_gfn + 4) << 12) + 8)
     };
-    check!(r == 0 && e1 == 0x39001_0000_0000 | 1, "acquire_resource maps its grant-table frame 0 here (an entry written)";
+    check!(r == 0 && e1 == GRANT_ENTRY, "acquire_resource maps its grant-table frame 0 here (an entry written)";
         "returned {r} {}, entry {e1:#x}", errname(r));
     let r = unmap(ext_gfn + 4);
     check!(r == 0, "remove_from_physmap of the grant-table frame"; "returned {r} {}", errname(r));
