@@ -293,7 +293,30 @@ const INIT: &str = include_str!("../initramfs/init");
 const TEST_SCRIPTS: &[(&str, &str)] = &[
     ("dom0", include_str!("../initramfs/dom0.sh")),
     ("xen", include_str!("../initramfs/xen.sh")),
+    ("dom0less", include_str!("../initramfs/dom0less.sh")),
 ];
+/// `/init` of a dom0less domU's initramfs.
+const DOMU_INIT: &str = include_str!("../initramfs/domu-init");
+
+/// Builds a dom0less domU's initramfs (gzip'd newc cpio): busybox, `/dev/console` and an
+/// `/init` that reports `XENITH-DOMU: init reached` and runs a shell on the console.
+pub fn build_domu_initramfs(deb: &crate::fetch::Debian, out: &Path) -> Result<()> {
+    let mut c = Cpio::default();
+    for d in [
+        "bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root",
+    ] {
+        c.dir(d);
+    }
+    c.chardev("dev/console", 0o600, 5, 1);
+    c.chardev("dev/null", 0o666, 1, 3);
+    let bb = std::fs::read(&deb.busybox)
+        .with_context(|| format!("reading {}", deb.busybox.display()))?;
+    c.file("bin/busybox", 0o755, &bb);
+    c.symlink("bin/sh", "busybox");
+    c.file("init", 0o755, DOMU_INIT.as_bytes());
+    let gz = gzip(&c.finish())?;
+    write_if_changed(out, &gz)
+}
 
 /// Builds the dom0 initramfs (gzip'd newc cpio): busybox, `/dev/console`, `/init`, the check
 /// scripts, `/bin/xen-check`, the virtio modules with their load order in `/etc/xenith-modules`
