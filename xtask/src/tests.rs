@@ -138,18 +138,20 @@ pub fn cases(guests: &[(String, std::path::PathBuf)], o: &Options) -> Vec<Case> 
             vcpus,
         });
     }
-    // dom0 (1 vCPU) and one dom0less domU (1 vCPU, 128 MiB) on a pCPU each.
-    let machine = m(3, "cortex-a57", 2);
-    v.push(Case {
-        name: format!("dom0less/{}", machine.tag()),
-        machine,
-        kind: Kind::Dom0less,
-        limits: Limits {
-            timeout: o.linux_timeout,
-            silence: LINUX_SILENCE,
-        },
-        vcpus: Some(1),
-    });
+    // dom0 (1 vCPU) and one dom0less domU (1 vCPU, 128 MiB) on a pCPU each, both vGICs.
+    for gic in [2, 3] {
+        let machine = m(gic, "cortex-a57", 2);
+        v.push(Case {
+            name: format!("dom0less/{}", machine.tag()),
+            machine,
+            kind: Kind::Dom0less,
+            limits: Limits {
+                timeout: o.linux_timeout,
+                silence: LINUX_SILENCE,
+            },
+            vcpus: Some(1),
+        });
+    }
     v
 }
 
