@@ -294,9 +294,16 @@ const TEST_SCRIPTS: &[(&str, &str)] = &[
     ("dom0", include_str!("../initramfs/dom0.sh")),
     ("xen", include_str!("../initramfs/xen.sh")),
     ("xl", include_str!("../initramfs/xl.sh")),
+    ("dom0less", include_str!("../initramfs/dom0less.sh")),
 ];
+/// Builds a dom0less domU's initramfs ([`domu_initramfs`]) into `out`.
+pub fn build_domu_initramfs(deb: &crate::fetch::Debian, out: &Path) -> Result<()> {
+    let bb = std::fs::read(&deb.busybox)
+        .with_context(|| format!("reading {}", deb.busybox.display()))?;
+    write_if_changed(out, &domu_initramfs(&bb)?)
+}
 
-/// The domU's `/init` (busybox only): a shell on hvc0, `poweroff -f` powers the domain off.
+/// A domU's `/init` (busybox only): a shell on its console, `poweroff -f` powers the domain off.
 const DOMU_INIT: &str = include_str!("../initramfs/domu-init");
 /// `/etc/xen/guest.cfg`: the default domU (Debian's kernel, the busybox initramfs).
 pub const GUEST_CFG: &str = include_str!("../initramfs/guest.cfg");
@@ -306,7 +313,7 @@ pub const CRASH_CFG: &str = include_str!("../initramfs/crash.cfg");
 pub const DOMU_KERNEL: &str = "boot/domU-vmlinuz";
 pub const DOMU_INITRD: &str = "boot/domU-initrd.gz";
 
-/// The domU's initramfs: busybox, `/dev/console`, `/init`.
+/// A domU's initramfs (for `xl create` and dom0less alike): busybox, `/dev/console`, `/init`.
 pub fn domu_initramfs(busybox: &[u8]) -> Result<Vec<u8>> {
     let mut c = Cpio::default();
     for d in ["bin", "sbin", "dev", "proc", "sys", "tmp", "root", "etc"] {
