@@ -70,6 +70,9 @@ const XL_CHECKS: &[&str] = &[
 /// `initramfs/xen.sh` (run by dom0.sh): `XENITH-XEN: skipped (not on Xen)`, or on Xen the
 /// `/bin/xen-check` lines ending with `XENITH-XEN: done passed=N failed=M`.
 const XEN_PREFIX: &str = "XENITH-XEN: ";
+/// `initramfs/xenstore.sh` (run by xen.sh on Xen): dom0's xenstored checked by its clients,
+/// ending with `XENITH-XS: done passed=N failed=M`; `bench-*` lines carry the throughput.
+const XS_PREFIX: &str = "XENITH-XS: ";
 /// A guest's final line starts so (an earlier `# xenith-test: cpus=...` line describes the board).
 const GUEST_SUMMARY: &str = "# xenith-test: passed=";
 /// A boot whose console stays silent this long has hung (Linux prints all through its boot;
@@ -531,6 +534,10 @@ fn run_case(c: &Case, a: &Assets, verbose: bool) -> Result<(Vec<String>, Duratio
         Kind::Dom0less => judge_dom0less(&t),
     };
     save_log(c, &cmd, &t);
+    // Figures worth seeing on a pass: xenstored's throughput.
+    for l in t.lines.iter().filter(|l| l.contains("XENITH-XS: bench")) {
+        say(format!("{}: {}", c.name, l.trim()));
+    }
     if !failures.is_empty() {
         println!("--- {}: last 40 console lines ---", c.name);
         for l in t.lines.iter().skip(t.lines.len().saturating_sub(40)) {
@@ -644,6 +651,17 @@ pub fn judge_dom0(t: &Transcript, nproc: u32) -> Vec<String> {
         .collect();
     for l in xen.iter().filter(|l| l.contains("FAIL")) {
         f.push(format!("{XEN_PREFIX}{l}"));
+    }
+    let xs: Vec<&str> = t
+        .lines
+        .iter()
+        .filter_map(|l| l.split_once(XS_PREFIX).map(|x| x.1))
+        .collect();
+    for l in xs.iter().filter(|l| l.contains("FAIL")) {
+        f.push(format!("{XS_PREFIX}{l}"));
+    }
+    if xen.iter().any(|l| l.starts_with("done ")) && !xs.iter().any(|l| l.starts_with("done ")) {
+        f.push(format!("missing `{XS_PREFIX}done ...` (xenstore checks)"));
     }
     if dom0.is_empty() {
         f.push(format!(
@@ -759,7 +777,16 @@ mod verdicts {
         // On Xen: xen-check's lines instead of `skipped`; a FAIL fails the case.
         let mut xen = good.to_vec();
         xen[9] = "XENITH-XEN: done passed=11 failed=0";
+        assert_eq!(
+            judge_dom0(&t(&xen, true), 2).len(),
+            1,
+            "no xenstore summary"
+        );
+        xen.insert(10, "XENITH-XS: done passed=9 failed=0");
         assert!(judge_dom0(&t(&xen, true), 2).is_empty());
+        let mut xs = xen.clone();
+        xs.insert(10, "XENITH-XS: watch FAIL no event");
+        assert_eq!(judge_dom0(&t(&xs, true), 2).len(), 1);
         xen.insert(9, "XENITH-XEN: evtchn-errors FAIL NOTIFY 99: got EPERM");
         assert_eq!(judge_dom0(&t(&xen, true), 2).len(), 1);
         let mut none = good.to_vec();
