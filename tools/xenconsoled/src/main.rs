@@ -9,6 +9,7 @@
 //! disappear or that `getdomaininfo` calls dying or gone is forgotten. Single-threaded
 //! `poll` loop; every ring is also swept on each iteration, so a lost notification costs
 //! at most one 100 ms tick.
+#![forbid(unsafe_code)]
 
 mod ring;
 

@@ -15,6 +15,7 @@
 //!
 //! Single-threaded `poll` loop. Options: `--socket PATH` (replaces the default socket
 //! paths), `--no-dom0` (no Xen devices: socket clients only, for tests off Xen).
+#![forbid(unsafe_code)]
 
 mod server;
 
