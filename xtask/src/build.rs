@@ -128,6 +128,7 @@ pub const DOM0_TOOLS: &[(&str, &[&str])] = &[
     ("xen-check", &["xen-check"]),
     ("xenstored", &["xenstored", "xenstore-check"]),
     ("xenconsoled", &["xenconsoled"]),
+    ("xl", &["xl"]),
 ];
 
 /// Builds dom0's tools ([`DOM0_TOOLS`]), stripped of debug info so the initramfs stays small;

@@ -49,6 +49,7 @@ macro_rules! abi {
 
 pub mod arch_arm;
 pub mod console;
+pub mod device_tree_defs;
 pub mod domctl;
 pub mod errno;
 pub mod event_channel;

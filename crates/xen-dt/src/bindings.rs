@@ -25,10 +25,14 @@ pub const SPI_BASE: u32 = 32;
 pub const PPI_BASE: u32 = 16;
 /// Last SPI INTID (1020-1023 are special).
 pub const SPI_MAX: u32 = 1019;
-/// `IRQ_TYPE_LEVEL_HIGH` (Linux `dt-bindings/interrupt-controller/irq.h`).
-pub const IRQ_TYPE_LEVEL_HIGH: u32 = 4;
-/// `IRQ_TYPE_LEVEL_LOW`.
-pub const IRQ_TYPE_LEVEL_LOW: u32 = 8;
+/// `IRQ_TYPE_LEVEL_HIGH` (Linux `dt-bindings/interrupt-controller/irq.h`; Xen's
+/// `DT_IRQ_TYPE_LEVEL_HIGH`).
+pub use xen_abi::device_tree_defs::DT_IRQ_TYPE_LEVEL_HIGH as IRQ_TYPE_LEVEL_HIGH;
+/// `IRQ_TYPE_LEVEL_LOW` (Xen's `DT_IRQ_TYPE_LEVEL_LOW`).
+pub use xen_abi::device_tree_defs::DT_IRQ_TYPE_LEVEL_LOW as IRQ_TYPE_LEVEL_LOW;
+/// CPU mask Xen puts in the flags cell of the PPIs it describes (`set_interrupt(.., 0xf, ..)`:
+/// "all CPUs").
+pub const PPI_CPU_MASK: u32 = 0xf;
 
 /// Most steps followed when looking for an interrupt parent (guards against loops).
 const MAX_IRQ_PARENT_STEPS: usize = 64;
@@ -274,6 +278,18 @@ pub fn gic_irqs(tree: &Tree, idx: &[usize], gic: &[usize]) -> Result<Vec<u32>, E
         })?);
     }
     Ok(out)
+}
+
+/// Xen's `set_interrupt`: the three-cell GIC specifier of INTID `irq` (a PPI 16..=31 or an SPI
+/// 32..=1019), with `cpumask` (PPIs only, bits [15:8]) and trigger `level` in the flags cell.
+/// `None` for SGIs and INTIDs past the SPI range.
+pub fn gic_interrupt(irq: u32, cpumask: u32, level: u32) -> Option<[u32; 3]> {
+    let (ty, num) = match irq {
+        PPI_BASE..SPI_BASE => (GIC_PPI, irq - PPI_BASE),
+        SPI_BASE..=SPI_MAX => (GIC_SPI, irq - SPI_BASE),
+        _ => return None,
+    };
+    Some([ty, num, ((cpumask & 0xff) << 8) | level])
 }
 
 /// Index paths of every node, depth first, for which `f` is true.

@@ -28,30 +28,20 @@ use alloc::vec::Vec;
 use addr::{Pa, Region, PAGE_SIZE};
 
 use crate::bindings::{
-    self, addr_cells, at, gic_irqs, path, raw_regs, regs, size_cells, GIC_PPI, GIC_SPI,
-    IRQ_TYPE_LEVEL_HIGH, IRQ_TYPE_LEVEL_LOW, PPI_BASE, SPI_BASE, SPI_MAX,
+    self, addr_cells, at, gic_irqs, path, raw_regs, regs, size_cells, SPI_BASE, SPI_MAX,
 };
 use crate::host::{
     find_gic, GicInfo, HostInfo, TimerInfo, PSCI_COMPATS, TIMER_COMPATS, TIMER_PHYS_NONSECURE_PPI,
     TIMER_PHYS_SECURE_PPI, TIMER_VIRT_PPI,
 };
+use crate::nodes;
 use crate::tree::{bytes_to_cells, encode_reg, read_cells, Node, Tree};
 use crate::Error;
 
-/// Xen's legacy (PSCI 0.1) function id for CPU_OFF advertised in dom0's `/psci`
-/// (`PSCI_cpu_off` in Xen's `asm/psci.h`).
-pub const PSCI_CPU_OFF: u32 = 1;
-/// Xen's legacy PSCI 0.1 function id for CPU_ON (`PSCI_cpu_on`).
-pub const PSCI_CPU_ON: u32 = 2;
-/// Bytes of one GICv3 redistributor (RD_base + SGI_base frames; Xen's
-/// `GUEST_GICV3_RDIST_STRIDE`).
-pub const GICV3_GICR_SIZE: u64 = 0x2_0000;
-/// Most vCPUs whose affinity `vcpuid_to_vaffinity` can express (Aff0 4 bits + Aff1 8 bits).
-pub const MAX_VAFFINITY_VCPUS: u32 = 1 << 12;
-/// `current-speed` of the vPL011 node (Xen's `make_vpl011_uart_node`).
-pub const VPL011_SPEED: u32 = 115_200;
-/// CPU mask Xen puts in the flags cell of PPIs it describes (`set_interrupt(.., 0xf, ..)`).
-const PPI_CPU_MASK: u32 = 0xf;
+pub use crate::nodes::{
+    vcpuid_to_vaffinity, XenNode, GICV3_GICR_SIZE, MAX_VAFFINITY_VCPUS, PSCI_CPU_OFF, PSCI_CPU_ON,
+    VPL011_SPEED,
+};
 
 /// Compatibles of nodes Xen never shows dom0 (`skip_matches` in `handle_node`): PMUs (Xen
 /// does not virtualize the PMU), the memory-mapped timer, EDAC.
@@ -95,43 +85,6 @@ pub struct Dom0Config {
     pub xen: Option<XenNode>,
 }
 
-/// What the `/hypervisor` node says (Linux `Documentation/devicetree/bindings/arm/xen.txt`,
-/// Xen's `make_hypervisor_node`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct XenNode {
-    /// Xen version in the first compatible string, e.g. "4.17" gives `xen,xen-4.17`.
-    pub version: String,
-    /// Guest-physical region where the guest maps its grant-table frames (first `reg` entry).
-    pub gnttab: Region<Pa>,
-    /// Extended regions: unused guest-physical space the guest may use for foreign and grant
-    /// mappings (the other `reg` entries).
-    pub extended: Vec<Region<Pa>>,
-    /// The event-channel upcall PPI (INTID 16..=31).
-    pub evtchn_ppi: u32,
-}
-
-/// Xen's `make_hypervisor_node`: compatible, `reg` (grant table then extended regions) and the
-/// event-channel PPI (`<1 n 0xf08>` as Xen 4.17 writes it on QEMU virt).
-fn make_hypervisor_node(x: &XenNode, ac: u32, sc: u32, gic_phandle: u32) -> Result<Node, Error> {
-    if !(16..32).contains(&x.evtchn_ppi) {
-        return Err(arg(format!(
-            "event-channel PPI {} is not a PPI",
-            x.evtchn_ppi
-        )));
-    }
-    let mut n = Node::new("hypervisor");
-    let compat = format!("xen,xen-{}", x.version);
-    n.set_prop_strs("compatible", &[compat.as_str(), "xen,xen"]);
-    let regs: Vec<(u64, u64)> = core::iter::once(&x.gnttab)
-        .chain(x.extended.iter())
-        .map(|r| (r.start.0, r.size))
-        .collect();
-    n.set_prop("reg", encode_reg(ac, sc, &regs));
-    n.set_prop_cells("interrupts", &[1, x.evtchn_ppi - 16, 0xf08]);
-    n.set_prop_u32("interrupt-parent", gic_phandle);
-    Ok(n)
-}
-
 /// What dom0 gets direct access to.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Passthrough {
@@ -163,14 +116,6 @@ pub fn build_dom0(host: &Tree, info: &HostInfo, cfg: &Dom0Config) -> Result<Dom0
     })
 }
 
-/// Xen's `vcpuid_to_vaffinity`: Aff0 = vCPU id bits [3:0], Aff1 = bits [11:4] (GICv3 target
-/// lists address 16 CPUs per Aff0 range).
-pub fn vcpuid_to_vaffinity(vcpuid: u32) -> u64 {
-    let aff0 = u64::from(vcpuid & 0xf);
-    let aff1 = u64::from((vcpuid >> 4) & 0xff);
-    aff0 | (aff1 << 8)
-}
-
 fn phandle_of(n: &Node) -> Option<u32> {
     n.prop_u32("phandle").or(n.prop_u32("linux,phandle"))
 }
@@ -191,12 +136,7 @@ pub fn build_dom0_tree(
     if cfg.memory.iter().any(|r| r.size == 0 || r.end().is_none()) {
         return Err(arg("a dom0 memory bank is empty or wraps".into()));
     }
-    if cfg.nr_vcpus == 0 || cfg.nr_vcpus > MAX_VAFFINITY_VCPUS {
-        return Err(arg(format!(
-            "dom0 nr_vcpus {} is not in 1..={MAX_VAFFINITY_VCPUS}",
-            cfg.nr_vcpus
-        )));
-    }
+    nodes::check_nr_vcpus(cfg.nr_vcpus)?;
     if let Some(v) = &cfg.vuart {
         if !(SPI_BASE..=SPI_MAX).contains(&v.spi) || v.size == 0 {
             return Err(arg(format!(
@@ -258,7 +198,15 @@ pub fn build_dom0_tree(
     };
     let vuart_name = cfg.vuart.map(|v| format!("serial@{:x}", v.base.raw()));
     let vuart_node = match &cfg.vuart {
-        Some(v) => Some(make_vuart_node(v, root_ac, root_sc, gic_phandle)?),
+        Some(v) => Some(nodes::vpl011_node(
+            &format!("serial@{:x}", v.base.raw()),
+            v.base,
+            v.size,
+            v.spi,
+            root_ac,
+            root_sc,
+            gic_phandle,
+        )?),
         None => None,
     };
     if let Some(name) = &vuart_name {
@@ -316,13 +264,13 @@ pub fn build_dom0_tree(
 
     if let Some(x) = &cfg.xen {
         t.root
-            .add_child(make_hypervisor_node(x, root_ac, root_sc, gic_phandle)?);
+            .add_child(nodes::hypervisor_node(x, root_ac, root_sc, gic_phandle)?);
     }
-    t.root.add_child(make_psci_node());
+    t.root.add_child(nodes::psci_node());
     t.root
         .add_child(make_cpus_node(host_cpus.as_ref(), cfg.nr_vcpus)?);
     t.root
-        .add_child(make_memory_node(&cfg.memory, root_ac, root_sc));
+        .add_child(nodes::memory_node(&cfg.memory, root_ac, root_sc));
 
     let passthrough = passthrough(&t, vuart_name.as_deref())?;
     Ok((t, passthrough))
@@ -415,37 +363,20 @@ fn make_gic_node(
 /// 0xf as Xen writes them; the hyp PPI and `always-on` are not shown. (A 32-bit dom0 would get
 /// "arm,armv7-timer"; Linux matches both.)
 fn make_timer_node(host_timer: &Node, timer: &TimerInfo, gic_phandle: u32) -> Result<Node, Error> {
-    let mut n = Node::new("timer");
-    n.set_prop_str("compatible", "arm,armv8-timer");
-    let mut cells = Vec::new();
-    for i in [
-        TIMER_PHYS_SECURE_PPI,
-        TIMER_PHYS_NONSECURE_PPI,
-        TIMER_VIRT_PPI,
-    ] {
-        let irq = timer.irqs[i]
-            .and_then(|irq| irq.checked_sub(PPI_BASE))
-            .ok_or_else(|| {
-                Error::Missing("the timer's secure, non-secure and virtual PPIs".into())
-            })?;
-        cells.extend_from_slice(&[GIC_PPI, irq, (PPI_CPU_MASK << 8) | IRQ_TYPE_LEVEL_LOW]);
-    }
-    n.set_prop_cells("interrupts", &cells);
-    n.set_prop_u32("interrupt-parent", gic_phandle);
-    if let Some(f) = host_timer.prop("clock-frequency") {
-        n.set_prop("clock-frequency", f.to_vec());
-    }
-    Ok(n)
-}
-
-/// Xen's `make_psci_node`.
-fn make_psci_node() -> Node {
-    let mut n = Node::new("psci");
-    n.set_prop_strs("compatible", &["arm,psci-1.0", "arm,psci-0.2", "arm,psci"]);
-    n.set_prop_str("method", "hvc");
-    n.set_prop_u32("cpu_off", PSCI_CPU_OFF);
-    n.set_prop_u32("cpu_on", PSCI_CPU_ON);
-    n
+    let ppi = |i: usize| {
+        timer.irqs[i]
+            .ok_or_else(|| Error::Missing("the timer's secure, non-secure and virtual PPIs".into()))
+    };
+    nodes::timer_node(
+        "arm,armv8-timer",
+        [
+            ppi(TIMER_PHYS_SECURE_PPI)?,
+            ppi(TIMER_PHYS_NONSECURE_PPI)?,
+            ppi(TIMER_VIRT_PPI)?,
+        ],
+        gic_phandle,
+        host_timer.prop_u32("clock-frequency"),
+    )
 }
 
 /// Xen's `make_cpus_node`; each vCPU also keeps the phandle of the host CPU node of the same
@@ -462,53 +393,17 @@ fn make_cpus_node(host_cpus: Option<&Node>, nr_vcpus: u32) -> Result<Node, Error
     let first = cpus
         .first()
         .ok_or_else(|| Error::Missing("cpu nodes under /cpus".into()))?;
-    let mut n = Node::new("cpus");
-    n.set_prop_u32("#address-cells", 1);
-    n.set_prop_u32("#size-cells", 0);
-    for v in 0..nr_vcpus {
-        let aff = vcpuid_to_vaffinity(v);
-        let host_cpu = cpus.get(v as usize).copied();
-        let mut c = Node::new(&format!("cpu@{aff:x}"));
-        let compat = host_cpu
-            .and_then(|h| h.prop("compatible"))
-            .or(first.prop("compatible"));
-        if let Some(compat) = compat {
-            c.set_prop("compatible", compat.to_vec());
-        }
-        c.set_prop_str("device_type", "cpu");
-        c.set_prop_u32("reg", u32::try_from(aff).unwrap_or(0));
-        c.set_prop_str("enable-method", "psci");
-        if let Some(ph) = host_cpu.and_then(phandle_of) {
-            c.set_prop_u32("phandle", ph);
-        }
-        n.add_child(c);
-    }
-    Ok(n)
-}
-
-/// Xen's `make_memory_node`.
-fn make_memory_node(banks: &[Region<Pa>], ac: u32, sc: u32) -> Node {
-    let start = banks.first().map(|r| r.start.raw()).unwrap_or(0);
-    let mut n = Node::new(&format!("memory@{start:x}"));
-    n.set_prop_str("device_type", "memory");
-    let regs: Vec<(u64, u64)> = banks.iter().map(|r| (r.start.raw(), r.size)).collect();
-    n.set_prop("reg", encode_reg(ac, sc, &regs));
-    n
-}
-
-/// The vPL011 node (Xen's `make_vpl011_uart_node`, named `serial@<base>`).
-fn make_vuart_node(v: &VuartConfig, ac: u32, sc: u32, gic_phandle: u32) -> Result<Node, Error> {
-    let mut n = Node::new(&format!("serial@{:x}", v.base.raw()));
-    n.set_prop_str("compatible", "arm,sbsa-uart");
-    n.set_prop("reg", encode_reg(ac, sc, &[(v.base.raw(), v.size)]));
-    let spi = v
-        .spi
-        .checked_sub(SPI_BASE)
-        .ok_or_else(|| arg(format!("vUART SPI {} is not an SPI", v.spi)))?;
-    n.set_prop_cells("interrupts", &[GIC_SPI, spi, IRQ_TYPE_LEVEL_HIGH]);
-    n.set_prop_u32("interrupt-parent", gic_phandle);
-    n.set_prop_u32("current-speed", VPL011_SPEED);
-    Ok(n)
+    let clock = first.prop_u32("clock-frequency");
+    let vcpus = (0..nr_vcpus)
+        .map(|v| {
+            let host_cpu = cpus.get(v as usize).copied();
+            let compat = host_cpu
+                .and_then(|h| h.prop("compatible"))
+                .or(first.prop("compatible"));
+            nodes::xen_cpu_node(v, compat, clock, host_cpu.and_then(phandle_of))
+        })
+        .collect();
+    Ok(nodes::cpus_node(vcpus))
 }
 
 /// Xen's `write_properties` for `/chosen`.
@@ -750,14 +645,6 @@ fn merge_pages(mut v: Vec<(u64, u64)>) -> Result<Vec<Region<Pa>>, Error> {
 mod tests {
     use super::*;
     use alloc::vec;
-
-    #[test]
-    fn vaffinity() {
-        assert_eq!(vcpuid_to_vaffinity(0), 0);
-        assert_eq!(vcpuid_to_vaffinity(15), 0xf);
-        assert_eq!(vcpuid_to_vaffinity(16), 0x100);
-        assert_eq!(vcpuid_to_vaffinity(0x123), 0x1203);
-    }
 
     #[test]
     fn merging() {

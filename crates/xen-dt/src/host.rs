@@ -4,7 +4,9 @@
 //! `/chosen` carries `xen,xen-bootargs`, `xen,dom0-bootargs` and module nodes whose
 //! `compatible` is `multiboot,kernel` / `multiboot,ramdisk` (older: `xen,linux-zimage` /
 //! `xen,linux-initrd`; bare `multiboot,module` nodes are guessed kernel then ramdisk, as Xen's
-//! `process_multiboot_node` does). The hardware is found through the usual bindings: `/memory`,
+//! `process_multiboot_node` does). Dom0less domains are `/chosen` children with compatible
+//! `xen,domain` (`memory` in KiB, `cpus`, `vpl011`, `nr_spis`, `xen,enhanced`) holding their own
+//! `multiboot,kernel` / `multiboot,ramdisk` modules ([`parse_dom0less`]). The hardware is found through the usual bindings: `/memory`,
 //! `/cpus/cpu@N` (reg = MPIDR affinity), `/psci`, the GIC (`arm,gic-v3` or a GICv2 compatible,
 //! `reg` = GICD, GICC, GICH, GICV for v2 and GICD, GICR regions for v3, `interrupts` = the
 //! maintenance PPI), the architected timer (`interrupts` = secure phys, non-secure phys, virt,
@@ -141,6 +143,55 @@ pub struct Module {
     pub bootargs: Option<String>,
 }
 
+/// What a dom0less domain's `xen,enhanced` asks for (booting.txt "Creating Multiple Domains
+/// directly from Xen").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enhanced {
+    /// Absent or "disabled": no Xen PV interfaces advertised.
+    Disabled,
+    /// Present without a value, or "enabled": the Xen interfaces including xenstore.
+    Enabled,
+    /// "no-xenstore": the Xen interfaces (grant table, event channels) without xenstore.
+    NoXenstore,
+}
+
+/// A domain Xen builds at boot beside dom0 (a `/chosen` child with compatible `xen,domain`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dom0lessDomain {
+    /// The node's name (`domU1`), which Xen uses in its messages.
+    pub name: String,
+    /// `memory`: RAM in KiB (a 32- or 64-bit integer).
+    pub memory_kb: u64,
+    /// `cpus`: number of vCPUs.
+    pub cpus: u32,
+    /// `vpl011`: an emulated SBSA UART as its console.
+    pub vpl011: bool,
+    /// `nr_spis`, if given.
+    pub nr_spis: Option<u32>,
+    /// `xen,enhanced`.
+    pub enhanced: Enhanced,
+    /// The `multiboot,kernel` child (its `bootargs` are the domain's command line).
+    pub kernel: Module,
+    /// The `multiboot,ramdisk` child, if any.
+    pub ramdisk: Option<Module>,
+    /// Properties and modules Xenith does not implement (`xen,static-mem`, `direct-map`,
+    /// `domain-cpupool`, a `multiboot,device-tree` partial DT), by name: the builder refuses
+    /// the domain rather than ignore them.
+    pub unsupported: Vec<String>,
+}
+
+impl Dom0lessDomain {
+    /// The domain's command line: its kernel module's `bootargs`, as Xen's `kernel_probe`.
+    pub fn cmdline(&self) -> &str {
+        self.kernel.bootargs.as_deref().unwrap_or("")
+    }
+
+    /// Every boot module the domain uses (to reserve them from the frame allocator).
+    pub fn modules(&self) -> impl Iterator<Item = &Module> {
+        core::iter::once(&self.kernel).chain(self.ramdisk.as_ref())
+    }
+}
+
 /// Everything Xenith needs from the host DT.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostInfo {
@@ -165,6 +216,8 @@ pub struct HostInfo {
     pub chosen_bootargs: Option<String>,
     /// Boot modules in DT order.
     pub modules: Vec<Module>,
+    /// dom0less domains (`/chosen/*` with compatible `xen,domain`), in DT order.
+    pub dom0less: Vec<Dom0lessDomain>,
 }
 
 impl HostInfo {
@@ -437,6 +490,132 @@ fn parse_modules(tree: &Tree) -> Result<Vec<Module>, Error> {
     Ok(out)
 }
 
+fn bad_domain(tree: &Tree, idx: &[usize], prop: &str, what: &'static str) -> Error {
+    Error::BadProperty {
+        node: path(tree, idx),
+        prop: prop.to_string(),
+        what,
+    }
+}
+
+/// One `xen,domain` node (Xen's `create_domUs`, `construct_domU`, `kernel_probe`).
+fn parse_dom0less_domain(tree: &Tree, idx: &[usize]) -> Result<Dom0lessDomain, Error> {
+    let n = at(tree, idx)?;
+    let memory_kb = match n.prop("memory").map(<[u8]>::len) {
+        Some(4) => n.prop_u32("memory").map(u64::from),
+        Some(8) => n
+            .prop_cells("memory")
+            .map(|c| u64::from(c[0]) << 32 | u64::from(c[1])),
+        _ => None,
+    }
+    .filter(|&kb| kb > 0)
+    .ok_or_else(|| {
+        bad_domain(
+            tree,
+            idx,
+            "memory",
+            "missing, zero, or not a 32/64-bit integer",
+        )
+    })?;
+    let cpus = n
+        .prop_u32("cpus")
+        .filter(|&c| c > 0)
+        .ok_or_else(|| bad_domain(tree, idx, "cpus", "missing, zero, or not a 32-bit integer"))?;
+    let nr_spis = match n.prop("nr_spis") {
+        None => None,
+        Some(_) => Some(
+            n.prop_u32("nr_spis")
+                .ok_or_else(|| bad_domain(tree, idx, "nr_spis", "not a 32-bit integer"))?,
+        ),
+    };
+    let enhanced = match n.prop("xen,enhanced") {
+        None => Enhanced::Disabled,
+        Some([]) => Enhanced::Enabled,
+        Some(_) => match n.prop_str("xen,enhanced") {
+            Some("enabled") => Enhanced::Enabled,
+            Some("no-xenstore") => Enhanced::NoXenstore,
+            Some("disabled") => Enhanced::Disabled,
+            _ => {
+                return Err(bad_domain(
+                    tree,
+                    idx,
+                    "xen,enhanced",
+                    "neither \"enabled\", \"no-xenstore\" nor \"disabled\"",
+                ))
+            }
+        },
+    };
+    let mut unsupported: Vec<String> = ["xen,static-mem", "direct-map", "domain-cpupool"]
+        .into_iter()
+        .filter(|p| n.has_prop(p))
+        .map(String::from)
+        .collect();
+    let (mut kernel, mut ramdisk) = (None, None);
+    for (i, c) in n.children.iter().enumerate() {
+        let kind = if c.compatible_with("multiboot,kernel") {
+            ModuleKind::Kernel
+        } else if c.compatible_with("multiboot,ramdisk") {
+            ModuleKind::Ramdisk
+        } else {
+            if c.compatible_with("multiboot,device-tree") {
+                unsupported.push("multiboot,device-tree".into());
+            }
+            continue;
+        };
+        let mut cidx = idx.to_vec();
+        cidx.push(i);
+        // Module addresses are CPU physical addresses in the domain node's cells.
+        let &r = raw_regs(tree, &cidx)?
+            .first()
+            .ok_or_else(|| bad_domain(tree, &cidx, "reg", "boot module without a reg"))?;
+        let m = Module {
+            kind,
+            region: region(tree, &cidx, r)?,
+            bootargs: c.prop_str("bootargs").map(String::from),
+        };
+        let slot = if kind == ModuleKind::Kernel {
+            &mut kernel
+        } else {
+            &mut ramdisk
+        };
+        slot.get_or_insert(m);
+    }
+    let kernel = kernel.ok_or_else(|| {
+        Error::Missing(format!(
+            "a multiboot,kernel module under {}",
+            path(tree, idx)
+        ))
+    })?;
+    Ok(Dom0lessDomain {
+        name: n.name.clone(),
+        memory_kb,
+        cpus,
+        vpl011: n.has_prop("vpl011"),
+        nr_spis,
+        enhanced,
+        kernel,
+        ramdisk,
+        unsupported,
+    })
+}
+
+/// The dom0less domains: `/chosen` children with compatible `xen,domain`, in DT order.
+pub fn parse_dom0less(tree: &Tree) -> Result<Vec<Dom0lessDomain>, Error> {
+    let Some(chosen_idx) = tree.resolve("/chosen") else {
+        return Ok(Vec::new());
+    };
+    let chosen = at(tree, &chosen_idx)?;
+    let mut out = Vec::new();
+    for (i, c) in chosen.children.iter().enumerate() {
+        if c.compatible_with("xen,domain") {
+            let mut idx = chosen_idx.clone();
+            idx.push(i);
+            out.push(parse_dom0less_domain(tree, &idx)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Parses the host DT Xenith boots with. A malformed DT gives an `Err` naming the node and
 /// property at fault.
 pub fn parse_host(tree: &Tree) -> Result<HostInfo, Error> {
@@ -497,6 +676,7 @@ pub fn parse_host(tree: &Tree) -> Result<HostInfo, Error> {
         .unwrap_or("");
     let uart = parse_uart(tree, &gic_idx, xen_cmdline, chosen)?;
     let modules = parse_modules(tree)?;
+    let dom0less = parse_dom0less(tree)?;
 
     Ok(HostInfo {
         memory,
@@ -509,6 +689,7 @@ pub fn parse_host(tree: &Tree) -> Result<HostInfo, Error> {
         dom0_bootargs,
         chosen_bootargs,
         modules,
+        dom0less,
     })
 }
 

@@ -20,7 +20,10 @@
 extern crate alloc;
 
 pub mod dom0;
+pub mod domu;
 pub mod host;
+pub mod image;
+pub mod nodes;
 pub mod tree;
 
 mod bindings;

@@ -176,7 +176,8 @@ fn golden_gicv3_with_vuart() {
 
     let uart = t.node("/serial@9000000").unwrap();
     assert!(uart.compatible_with("arm,sbsa-uart"));
-    assert_eq!(uart.prop_cells("interrupts").unwrap(), [0, 1, 4]);
+    // Xen's set_interrupt(.., 0xf, DT_IRQ_TYPE_LEVEL_HIGH), as in make_vpl011_uart_node.
+    assert_eq!(uart.prop_cells("interrupts").unwrap(), [0, 1, 0xf04]);
     assert_eq!(uart.prop_u32("interrupt-parent"), Some(ph));
     assert_eq!(uart.prop_u32("current-speed"), Some(115_200));
     assert!(t.node("/pl011").is_none());

@@ -4,7 +4,7 @@ mod common;
 
 use addr::{Pa, Region};
 use common::*;
-use xen_dt::host::{parse_host, GicInfo, ModuleKind, PsciMethod};
+use xen_dt::host::{parse_host, Enhanced, GicInfo, ModuleKind, PsciMethod};
 use xen_dt::{Error, Node, Tree};
 
 #[test]
@@ -123,6 +123,96 @@ fn module_variants_and_bootargs() {
     );
     assert_eq!(h.dom0_cmdline(), "root=/dev/vda", "module bootargs win");
     assert_eq!(h.uart.unwrap().base, Pa(0x900_0000));
+}
+
+/// A `xen,domain` node as booting.txt's example writes it (2 address cells, 1 size cell).
+fn domain_node(name: &str, memory: &[u32], kernel: u32, ramdisk: Option<u32>) -> Node {
+    let mut d = Node::new(name);
+    d.set_prop_str("compatible", "xen,domain");
+    d.set_prop_u32("#address-cells", 2);
+    d.set_prop_u32("#size-cells", 1);
+    d.set_prop_cells("memory", memory);
+    d.set_prop_u32("cpus", 2);
+    let mut k = Node::new(&format!("module@{kernel:x}"));
+    k.set_prop_strs("compatible", &["multiboot,kernel", "multiboot,module"]);
+    k.set_prop_cells("reg", &[0, kernel, 0xff_ffff]);
+    k.set_prop_str("bootargs", "console=ttyAMA0 init=/bin/sh");
+    d.add_child(k);
+    if let Some(r) = ramdisk {
+        let mut m = Node::new(&format!("module@{r:x}"));
+        m.set_prop_strs("compatible", &["multiboot,ramdisk", "multiboot,module"]);
+        m.set_prop_cells("reg", &[0, r, 0xff_ffff]);
+        d.add_child(m);
+    }
+    d
+}
+
+#[test]
+fn dom0less_domains() {
+    let mut t = host_with_modules(GICV3);
+    let chosen = t.node_mut("/chosen").unwrap();
+    let mut d1 = domain_node("domU1", &[0, 131072], 0x4a00_0000, Some(0x4b00_0000));
+    d1.set_prop_empty("vpl011");
+    chosen.add_child(d1);
+    let mut d2 = domain_node("domU2", &[65536], 0x4c00_0000, None);
+    d2.set_prop_str("xen,enhanced", "no-xenstore");
+    d2.set_prop_u32("nr_spis", 64);
+    d2.set_prop_empty("direct-map");
+    chosen.add_child(d2);
+    let h = parse_host(&t).unwrap();
+    // dom0's modules are unchanged: the domains' modules are theirs.
+    assert_eq!(h.modules.len(), 2);
+    assert_eq!(h.dom0less.len(), 2);
+    let d = &h.dom0less[0];
+    assert_eq!(
+        (d.name.as_str(), d.memory_kb, d.cpus, d.vpl011),
+        ("domU1", 131072, 2, true)
+    );
+    assert_eq!(d.enhanced, Enhanced::Disabled);
+    assert_eq!(d.nr_spis, None);
+    assert_eq!(d.kernel.region, Region::new(Pa(0x4a00_0000), 0xff_ffff));
+    assert_eq!(d.cmdline(), "console=ttyAMA0 init=/bin/sh");
+    assert_eq!(
+        d.ramdisk.as_ref().unwrap().region,
+        Region::new(Pa(0x4b00_0000), 0xff_ffff)
+    );
+    assert!(d.unsupported.is_empty());
+    assert_eq!(d.modules().count(), 2);
+    let d = &h.dom0less[1];
+    assert_eq!((d.memory_kb, d.vpl011, d.nr_spis), (65536, false, Some(64)));
+    assert_eq!(d.enhanced, Enhanced::NoXenstore);
+    assert!(d.ramdisk.is_none());
+    assert_eq!(d.unsupported, ["direct-map"]);
+
+    // xen,enhanced without a value means enabled.
+    let mut t2 = t.clone();
+    let n = t2.node_mut("/chosen/domU1").unwrap();
+    n.set_prop_empty("xen,enhanced");
+    assert_eq!(
+        parse_host(&t2).unwrap().dom0less[0].enhanced,
+        Enhanced::Enabled
+    );
+    // Malformed domains are errors naming the node.
+    for (prop, val) in [
+        ("memory", &[][..]),
+        ("cpus", &[0u8, 0, 0, 0][..]),
+        ("xen,enhanced", &b"sometimes\0"[..]),
+        ("nr_spis", &[1u8][..]),
+    ] {
+        let mut bad = t.clone();
+        bad.node_mut("/chosen/domU1")
+            .unwrap()
+            .set_prop(prop, val.to_vec());
+        match parse_host(&bad) {
+            Err(Error::BadProperty { node, prop: p, .. }) => {
+                assert_eq!((node.as_str(), p.as_str()), ("/chosen/domU1", prop))
+            }
+            other => panic!("{prop}: {other:?}"),
+        }
+    }
+    let mut nokernel = t.clone();
+    nokernel.node_mut("/chosen/domU2").unwrap().children.clear();
+    assert!(matches!(parse_host(&nokernel), Err(Error::Missing(_))));
 }
 
 #[test]

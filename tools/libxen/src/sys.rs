@@ -535,6 +535,16 @@ impl Mapping {
         }
     }
 
+    /// Copies `data` to `off` in one bulk copy: only for memory no one else touches meanwhile
+    /// (a paused domain's RAM while a toolstack loads its kernel), where volatile byte
+    /// accesses would only cost time.
+    pub fn copy_in(&mut self, off: usize, data: &[u8]) {
+        self.check(off, data.len());
+        // SAFETY: `off..off + data.len()` is in bounds (checked); `data` is a separate
+        // allocation, so the ranges do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(off), data.len()) }
+    }
+
     /// A full barrier between data and index accesses (`dmb ish` on arm64).
     pub fn fence(&self) {
         std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
@@ -586,6 +596,147 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usi
         return Err(e);
     }
     Ok(n.unsigned_abs() as usize)
+}
+
+/// `/dev/xen/hypercall` (Linux `drivers/xen/privcmd-buf.c`): `mmap` of it gives kernel pages
+/// that stay mapped, as libxencall uses for hypercall buffers.
+pub const HYPERCALL_DEV: &str = "/dev/xen/hypercall";
+
+/// Memory for the structs a hypercall passes by pointer. Linux's privcmd hands user pointers
+/// straight to Xen, which translates them with dom0's stage-1 tables during the call: the pages
+/// must be present and stay put. They come from `/dev/xen/hypercall` when the kernel has it
+/// (what libxencall does), else from an anonymous mapping locked with `mlock`.
+pub struct HypercallBuf {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is owned by the buffer alone (no aliasing pointers are handed out beyond
+// borrows of `self`), so moving it to another thread is as safe as moving a `Vec<u8>`.
+unsafe impl Send for HypercallBuf {}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(p).ok().filter(|&p| p > 0).unwrap_or(4096)
+}
+
+impl HypercallBuf {
+    /// A zeroed buffer of at least `len` bytes (whole pages).
+    pub fn new(len: usize) -> io::Result<HypercallBuf> {
+        let page = page_size();
+        let len = len.max(1).div_ceil(page) * page;
+        if let Ok(f) = open_rw(HYPERCALL_DEV) {
+            // SAFETY: a fresh shared mapping of the device, no fixed address; the driver gives
+            // zeroed kernel pages. The fd may be closed after mmap (the mapping keeps it).
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    f.as_raw_fd(),
+                    0,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                return Ok(HypercallBuf { ptr: p.cast(), len });
+            }
+        }
+        // SAFETY: a fresh private anonymous mapping (zero-filled), no fixed address.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let buf = HypercallBuf { ptr: p.cast(), len };
+        // SAFETY: `p..p+len` is the mapping just made; mlock faults the pages in and keeps
+        // them resident.
+        if unsafe { libc::mlock(p, len) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(buf)
+    }
+
+    /// The buffer's address, as the hypercall argument or a guest handle.
+    pub fn addr(&self) -> u64 {
+        self.ptr as u64
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr+len` is our live read/write mapping; the borrow of `self` keeps it.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as `bytes`, and `&mut self` makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for HypercallBuf {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the mapping this buffer owns; no reference to it outlives `self`.
+        unsafe {
+            libc::munmap(self.ptr.cast(), self.len);
+        }
+    }
+}
+
+/// A terminal switched to raw mode (`cfmakeraw`) until dropped, as `xenconsole` does with
+/// its standard input.
+pub struct RawTerminal {
+    fd: std::os::fd::RawFd,
+    saved: libc::termios,
+}
+
+impl RawTerminal {
+    /// Makes `fd`'s terminal raw; `ENOTTY` if it is no terminal.
+    pub fn new(fd: std::os::fd::RawFd) -> io::Result<RawTerminal> {
+        // SAFETY: termios is plain data; tcgetattr fills it or fails.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: `t` is a live termios; `fd` is the caller's descriptor.
+        if unsafe { libc::tcgetattr(fd, &mut t) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let saved = t;
+        // SAFETY: `t` is a live termios.
+        unsafe { libc::cfmakeraw(&mut t) };
+        // SAFETY: as above.
+        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(RawTerminal { fd, saved })
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        // SAFETY: restoring the settings read in `new` on the same descriptor.
+        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+    }
+}
+
+/// Makes a pty (or any terminal) raw without keeping the old settings: the console client's
+/// end of a domain's pty must pass bytes unchanged.
+pub fn make_raw(fd: std::os::fd::RawFd) -> io::Result<()> {
+    RawTerminal::new(fd).map(std::mem::forget)
 }
 
 /// A new pseudo-terminal: the master (non-blocking, close-on-exec), the slave opened and
