@@ -13,14 +13,16 @@
 
 mod ring;
 
+use libxen::ctrl::Ctrl;
 use libxen::foreign::ForeignMap;
-use libxen::sys::{self, Evtchn, Mapping, Privcmd};
+use libxen::sys::{self, Evtchn, Mapping};
 use libxen::xs::{Xs, XBT_NULL};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
+use xen_abi::domctl::XEN_DOMINF_dying;
 use xenstore::ring::RingPage;
 
 /// `HVM_PARAM_CONSOLE_PFN` (xen/include/public/hvm/params.h).
@@ -70,7 +72,7 @@ struct Console {
 }
 
 struct Daemon {
-    privcmd: Privcmd,
+    ctrl: Ctrl,
     evtchn: Evtchn,
     xs: Xs,
     consoles: BTreeMap<u16, Console>,
@@ -103,11 +105,12 @@ impl Daemon {
         };
         let tracked: Vec<u16> = self.consoles.keys().copied().collect();
         for d in tracked {
+            // Gone from xenstore, or dying/gone for Xen (an unreadable answer keeps it).
             let alive = listed.contains(&d)
-                && matches!(
-                    libxen::domctl::getdomaininfo(&self.privcmd, d),
-                    Ok(Some(i)) if !i.dying()
-                );
+                && match self.ctrl.getdomaininfo(d) {
+                    Ok(i) => i.flags & XEN_DOMINF_dying == 0,
+                    Err(e) => e.raw_os_error() != Some(libc::ESRCH),
+                };
             if !alive {
                 self.forget(d);
             }
@@ -140,9 +143,9 @@ impl Daemon {
     fn setup(&mut self, d: u16, gfn: Option<u64>, remote_port: u32) -> io::Result<String> {
         let gfn = match gfn {
             Some(g) => g,
-            None => self.privcmd.hvm_get_param(d, HVM_PARAM_CONSOLE_PFN)?,
+            None => self.ctrl.hvm_get_param(d, HVM_PARAM_CONSOLE_PFN)?,
         };
-        let page = Page(ForeignMap::map_page(&self.privcmd, d, gfn)?);
+        let page = Page(ForeignMap::map_page(self.ctrl.privcmd(), d, gfn)?);
         let port = self.evtchn.bind_interdomain(u32::from(d), remote_port)?;
         let (master, slave, tty) = match sys::openpty_raw() {
             Ok(x) => x,
@@ -264,7 +267,7 @@ fn run() -> io::Result<()> {
     let ctx =
         |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
     let mut d = Daemon {
-        privcmd: Privcmd::open(libxen::PRIVCMD).map_err(ctx(libxen::PRIVCMD))?,
+        ctrl: Ctrl::open()?,
         evtchn: Evtchn::open(libxen::EVTCHN).map_err(ctx(libxen::EVTCHN))?,
         xs: connect_xs().map_err(ctx("xenstore"))?,
         consoles: BTreeMap::new(),
