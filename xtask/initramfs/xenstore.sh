@@ -41,8 +41,23 @@ v=$(XENSTORED_PATH=/dev/xen/xenbus xenstore-read /local/domain/0/name 2>&1)
 [ "$v" = Domain-0 ] && ok debian-xenstore-xenbus "name=$v via /dev/xen/xenbus" \
     || fail debian-xenstore-xenbus "got '$v'"
 
-/bin/xenstore-check 2000
+# xenconsoled (started by /init after xenstored) is up and watching xenstore.
+if pidof xenconsoled >/dev/null && grep -q "watching xenstore" /run/xenconsoled.log; then
+    ok xenconsoled "pid=$(pidof xenconsoled) watching @introduceDomain, @releaseDomain, /local/domain"
+else
+    fail xenconsoled "not running: $(cat /run/xenconsoled.log 2>/dev/null | tail -n 3)"
+fi
+
+/bin/xenstore-check 400
 rc=$?
+# The same throughput with client and daemon pinned to one vCPU (no cross-vCPU wake-ups).
+pid=$(pidof xenstored)
+if taskset -p 1 "$pid" >/dev/null 2>&1; then
+    taskset 1 /bin/xenstore-check 1000 bench
+    taskset -p ff "$pid" >/dev/null 2>&1
+fi
+cpu=$(cut -d' ' -f14,15 "/proc/$pid/stat")
+echo "$P info xenstored utime+stime ticks: $cpu, uptime $(cut -d' ' -f1 /proc/uptime) s"
 if [ $rc -ne 0 ]; then
     echo "$P xenstored log:"
     tail -n 20 /run/xenstored.log

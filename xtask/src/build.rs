@@ -127,6 +127,7 @@ pub fn build_guests() -> Result<Vec<(String, PathBuf)>> {
 pub const DOM0_TOOLS: &[(&str, &[&str])] = &[
     ("xen-check", &["xen-check"]),
     ("xenstored", &["xenstored", "xenstore-check"]),
+    ("xenconsoled", &["xenconsoled"]),
     ("xl", &["xl"]),
 ];
 

@@ -5,7 +5,6 @@
 //! which passes locked [`sys::HypercallBuf`]s to privcmd. The other modules build the tools'
 //! vocabulary on top of it:
 //! - [`ctrl`]: the toolstack's hypercalls (domctl, sysctl, populate_physmap, HVM params, ...);
-//! - [`domctl`]: domain state (`getdomaininfo`);
 //! - [`foreign`]: another domain's pages mapped into this process (privcmd `MMAPBATCH_V2`);
 //! - [`xs`]: a xenstore client over the daemon's socket or `/dev/xen/xenbus`;
 //! - in [`sys`]: [`Privcmd`] (hypercalls), [`Evtchn`] (event channels, VIRQs),
@@ -14,7 +13,6 @@
 #![deny(unsafe_code)]
 
 pub mod ctrl;
-pub mod domctl;
 pub mod foreign;
 #[allow(unsafe_code)]
 pub mod sys;

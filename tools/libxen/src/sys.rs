@@ -253,42 +253,6 @@ impl Privcmd {
         Ok((map, errs))
     }
 
-    /// `__HYPERVISOR_domctl` on `op` (the caller fills `cmd`, `domain` and the union;
-    /// `interface_version` is set here). Xen writes results back into `op`.
-    pub fn domctl(&self, op: &mut xen_abi::domctl::xen_domctl) -> io::Result<i32> {
-        op.interface_version = xen_abi::domctl::XEN_DOMCTL_INTERFACE_VERSION;
-        let ptr: *mut xen_abi::domctl::xen_domctl = op;
-        // SAFETY: a domctl's only pointer argument is the `xen_domctl` itself, which is ours,
-        // live and writable for the call; every sub-op's union member fits in it. Sub-ops
-        // with guest handles inside the union must be built by callers that keep those
-        // buffers alive; none of the ones libxen issues has any.
-        unsafe {
-            self.hypercall(
-                xen_abi::hypercall::__HYPERVISOR_domctl,
-                [ptr as u64, 0, 0, 0, 0],
-            )
-        }
-    }
-
-    /// `HVMOP_get_param` of domain `domid` (e.g. `HVM_PARAM_CONSOLE_PFN`).
-    pub fn hvm_get_param(&self, domid: u16, index: u32) -> io::Result<u64> {
-        use xen_abi::hvm::{xen_hvm_param, HVMOP_get_param};
-        use xen_abi::FromZeros;
-        let mut p = xen_hvm_param::new_zeroed();
-        p.domid = domid;
-        p.index = index;
-        let ptr: *mut xen_hvm_param = &mut p;
-        // SAFETY: `hvm_op(HVMOP_get_param, arg)` reads and writes the 16-byte `xen_hvm_param`
-        // at `arg`, which is ours and live for the call.
-        unsafe {
-            self.hypercall(
-                xen_abi::hypercall::__HYPERVISOR_hvm_op,
-                [u64::from(HVMOP_get_param), ptr as u64, 0, 0, 0],
-            )
-        }?;
-        Ok(p.value)
-    }
-
     /// `xen_version(cmd, NULL)`: for the sub-ops that return a number (and, for the others,
     /// their error on a NULL buffer).
     pub fn xen_version(&self, cmd: u64) -> io::Result<i32> {

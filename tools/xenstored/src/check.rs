@@ -8,6 +8,7 @@
 //! fire (socket and xenbus); transactions conflict (`EAGAIN`) and then commit; permissions
 //! refuse an unprivileged connection (`XS_CONTROL xenith-as-domain`); garbage and oversized
 //! messages on the socket cost only that client; requests per second on both paths.
+#![forbid(unsafe_code)]
 
 use libxen::xs::{self, Access, Perm, Xs, XBT_NULL};
 use std::io::Read;

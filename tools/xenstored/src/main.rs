@@ -15,17 +15,20 @@
 //!
 //! Single-threaded `poll` loop. Options: `--socket PATH` (replaces the default socket
 //! paths), `--no-dom0` (no Xen devices: socket clients only, for tests off Xen).
+#![forbid(unsafe_code)]
 
 mod server;
 
+use libxen::ctrl::Ctrl;
 use libxen::foreign::ForeignMap;
-use libxen::sys::{self, Evtchn, Mapping, Privcmd, XenbusBackend};
+use libxen::sys::{self, Evtchn, Mapping, XenbusBackend};
 use server::{DomState, Platform, Server};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use xen_abi::domctl::{XEN_DOMINF_dying, XEN_DOMINF_shutdown};
 use xenstore::ring::RingPage;
 use xenstore::{Config, Xenstored};
 
@@ -78,7 +81,7 @@ impl RingPage for Page {
 }
 
 struct Real {
-    privcmd: Option<Privcmd>,
+    ctrl: Option<Ctrl>,
     evtchn: Option<Evtchn>,
 }
 
@@ -89,8 +92,8 @@ fn no_xen() -> io::Error {
 impl Platform for Real {
     type Page = Page;
     fn map_ring(&mut self, domid: u16, gfn: u64) -> io::Result<Page> {
-        let p = self.privcmd.as_ref().ok_or_else(no_xen)?;
-        ForeignMap::map_page(p, domid, gfn).map(Page::Foreign)
+        let c = self.ctrl.as_ref().ok_or_else(no_xen)?;
+        ForeignMap::map_page(c.privcmd(), domid, gfn).map(Page::Foreign)
     }
     fn bind(&mut self, domid: u16, remote_port: u32) -> io::Result<u32> {
         let e = self.evtchn.as_ref().ok_or_else(no_xen)?;
@@ -111,14 +114,14 @@ impl Platform for Real {
         }
     }
     fn domain_state(&mut self, domid: u16) -> DomState {
-        let Some(p) = &self.privcmd else {
+        let Some(c) = &self.ctrl else {
             return DomState::Running;
         };
-        match libxen::domctl::getdomaininfo(p, domid) {
-            Ok(None) => DomState::Gone,
-            Ok(Some(i)) if i.dying() => DomState::Gone,
-            Ok(Some(i)) if i.shutdown() => DomState::Shutdown,
-            Ok(Some(_)) => DomState::Running,
+        match c.getdomaininfo(domid) {
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => DomState::Gone,
+            Ok(i) if i.flags & XEN_DOMINF_dying != 0 => DomState::Gone,
+            Ok(i) if i.flags & XEN_DOMINF_shutdown != 0 => DomState::Shutdown,
+            Ok(_) => DomState::Running,
             // Cannot tell: keep it.
             Err(_) => DomState::Running,
         }
@@ -187,13 +190,13 @@ fn run(no_dom0: bool, socket_paths: &[String]) -> io::Result<()> {
     let _ = xs.dom0_layout();
     let plat = if no_dom0 {
         Real {
-            privcmd: None,
+            ctrl: None,
             evtchn: None,
         }
     } else {
         Real {
-            privcmd: Privcmd::open(libxen::PRIVCMD)
-                .map_err(|e| eprintln!("xenstored: {}: {e} (no foreign mappings)", libxen::PRIVCMD))
+            ctrl: Ctrl::open()
+                .map_err(|e| eprintln!("xenstored: {e} (no foreign mappings)"))
                 .ok(),
             evtchn: Some(
                 Evtchn::open(libxen::EVTCHN)
