@@ -83,8 +83,99 @@ pub fn guest_log(args: fmt::Arguments) {
 
 fn write_line(args: fmt::Arguments) {
     if let Some(u) = UART.lock().as_ref() {
-        let _ = Writer(u).write_fmt(format_args!("(XEN) {args}\n"));
+        let _ = Tee(u).write_fmt(format_args!("(XEN) {args}\n"));
     }
+}
+
+/// Writes to the UART and to the console ring.
+struct Tee<'a>(&'a Pl011);
+
+impl Write for Tee<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        ring_put(s.as_bytes());
+        Writer(self.0).write_str(s)
+    }
+}
+
+/// Size of the console ring (Xen's default `conring_size`: 16 KiB).
+const RING_SIZE: usize = 16 << 10;
+
+/// Everything Xenith printed and dom0 wrote with `CONSOLEIO_write`, for
+/// `XEN_SYSCTL_readconsole` (`xl dmesg`): Xen's `conring`, with its free-running producer and
+/// consumer indices (`conringp`, `conringc`).
+struct Ring {
+    buf: [u8; RING_SIZE],
+    /// Producer index (bytes ever written).
+    p: u32,
+    /// Consumer index: the oldest byte still in the ring.
+    c: u32,
+}
+
+static RING: Mutex<Ring> = Mutex::new(Ring {
+    buf: [0; RING_SIZE],
+    p: 0,
+    c: 0,
+});
+
+/// Appends to the console ring, dropping the oldest bytes when it is full.
+fn ring_put(bytes: &[u8]) {
+    let mut r = RING.lock();
+    for &b in bytes {
+        let at = r.p as usize % RING_SIZE;
+        r.buf[at] = b;
+        r.p = r.p.wrapping_add(1);
+    }
+    if r.p.wrapping_sub(r.c) as usize > RING_SIZE {
+        r.c = r.p.wrapping_sub(RING_SIZE as u32);
+    }
+}
+
+/// Xen's `read_console_ring`: copies up to `max` bytes from the consumer index (or from `from`,
+/// if it is ahead of it) through `out(offset, bytes)` (false stops the copy); `clear` moves the
+/// consumer index past what was read. Returns (bytes copied, the index after them).
+pub fn read_ring(
+    clear: bool,
+    from: Option<u32>,
+    max: u32,
+    mut out: impl FnMut(u32, &[u8]) -> bool,
+) -> (u32, u32) {
+    // Copy out of the lock in chunks: guest writes may fault and take time.
+    let (mut c, p) = {
+        let r = RING.lock();
+        (r.c, r.p)
+    };
+    if let Some(i) = from {
+        if (i.wrapping_sub(c) as i32) > 0 {
+            c = i;
+        }
+    }
+    let mut sofar = 0u32;
+    let mut chunk = [0u8; 256];
+    while c != p && sofar < max {
+        let idx = c as usize % RING_SIZE;
+        let len = (p.wrapping_sub(c) as usize)
+            .min(RING_SIZE - idx)
+            .min((max - sofar) as usize)
+            .min(chunk.len());
+        {
+            let r = RING.lock();
+            chunk[..len].copy_from_slice(&r.buf[idx..idx + len]);
+        }
+        if !out(sofar, &chunk[..len]) {
+            return (sofar, c);
+        }
+        sofar += len as u32;
+        c = c.wrapping_add(len as u32);
+    }
+    if clear {
+        let mut r = RING.lock();
+        r.c = if r.p.wrapping_sub(c) as usize > RING_SIZE {
+            r.p.wrapping_sub(RING_SIZE as u32)
+        } else {
+            c
+        };
+    }
+    (sofar, c)
 }
 
 /// Serial input waiting for dom0's `CONSOLEIO_read` (Xen's `serial_rx_ring`).
@@ -133,8 +224,9 @@ pub fn input_space() -> usize {
     INPUT_SIZE - INPUT.lock().len
 }
 
-/// Writes a guest's console output as it is (dom0's `CONSOLEIO_write`).
+/// Writes a guest's console output as it is (dom0's `CONSOLEIO_write`; also into the ring).
 pub fn guest_write(bytes: &[u8]) {
+    ring_put(bytes);
     if let Some(u) = UART.lock().as_ref() {
         for &b in bytes {
             u.putc(b);

@@ -3,7 +3,9 @@
 use crate::arch::context::{El1Regs, FpRegs, PSTATE_EL1H_DAIF};
 use crate::arch::GuestRegs;
 use crate::drivers::gic::VcpuIfState;
+use addr::PAGE_SIZE;
 use addr::{Ipa, Pa, Region};
+use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -75,21 +77,116 @@ pub struct Domain {
     pub mem: Mutex<DomMem>,
     /// `xen_domain_handle_t` the toolstack gave at creation.
     pub handle: [u8; 16],
+    /// Shutdown state and the hypervisor's own pause requests.
+    pub life: Lifecycle,
+}
+
+/// Xen's `SHUTDOWN_CODE_INVALID`: no shutdown code yet.
+pub const SHUTDOWN_CODE_INVALID: u32 = !0;
+
+/// A domain's shutdown state (Xen's `is_shutting_down`, `is_shut_down`, `shutdown_code`) and
+/// the hypervisor's own pauses (Xen's `pause_count`, e.g. while a toolstack sets a vCPU's
+/// registers).
+pub struct Lifecycle {
+    /// SCHEDOP_shutdown (or a crash) started: the vCPUs stop.
+    pub is_shutting_down: AtomicBool,
+    /// Every vCPU has stopped for the shutdown (XEN_DOMINF_shutdown).
+    pub is_shut_down: AtomicBool,
+    /// `SHUTDOWN_*`, or [`SHUTDOWN_CODE_INVALID`].
+    pub shutdown_code: AtomicU32,
+    /// Pauses by the hypervisor itself (not the toolstack's `controller_pause_count`).
+    pub pause_count: AtomicU32,
+}
+
+impl Lifecycle {
+    /// Running, no shutdown code.
+    pub const fn new() -> Self {
+        Self {
+            is_shutting_down: AtomicBool::new(false),
+            is_shut_down: AtomicBool::new(false),
+            shutdown_code: AtomicU32::new(SHUTDOWN_CODE_INVALID),
+            pause_count: AtomicU32::new(0),
+        }
+    }
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A domain's memory accounting: the frames it owns (freed with the domain) and its limit.
 #[derive(Debug, Default)]
 pub struct DomMem {
-    /// Extents of frames from the frame allocator the domain owns (its RAM): (start, frames).
-    pub extents: Vec<(Pa, usize)>,
+    /// Runs of frames from the frame allocator the domain owns (its populated RAM): start
+    /// address -> frames. Disjoint.
+    chunks: BTreeMap<u64, usize>,
+    /// Frames in `chunks`.
+    pages: u64,
     /// XEN_DOMCTL_max_mem's limit in pages (Xen's `max_pages`).
     pub max_pages: u64,
 }
 
 impl DomMem {
-    /// Pages the domain owns (Xen's `tot_pages`).
+    /// No frames, a limit of `max_pages`.
+    pub fn new(max_pages: u64) -> Self {
+        Self {
+            chunks: BTreeMap::new(),
+            pages: 0,
+            max_pages,
+        }
+    }
+
+    /// Pages the domain owns from the allocator (Xen's `tot_pages`, without dom0's boot RAM).
     pub fn tot_pages(&self) -> u64 {
-        self.extents.iter().map(|&(_, n)| n as u64).sum()
+        self.pages
+    }
+
+    /// Records `n` frames at `pa` (fresh from the allocator) as the domain's.
+    pub fn add(&mut self, pa: Pa, n: usize) {
+        self.chunks.insert(pa.0, n);
+        self.pages += n as u64;
+    }
+
+    /// Whether the frame at `pa` is one the domain owns.
+    pub fn owns(&self, pa: Pa) -> bool {
+        let f = pa.0 & !(PAGE_SIZE - 1);
+        self.chunks
+            .range(..=f)
+            .next_back()
+            .is_some_and(|(&s, &n)| f < s + n as u64 * PAGE_SIZE)
+    }
+
+    /// Takes the frame at `pa` out of the domain's memory (the caller frees it); false if the
+    /// domain does not own it.
+    pub fn take_page(&mut self, pa: Pa) -> bool {
+        let f = pa.0 & !(PAGE_SIZE - 1);
+        let Some((&s, &n)) = self.chunks.range(..=f).next_back() else {
+            return false;
+        };
+        let end = s + n as u64 * PAGE_SIZE;
+        if f >= end {
+            return false;
+        }
+        self.chunks.remove(&s);
+        if f > s {
+            self.chunks.insert(s, ((f - s) / PAGE_SIZE) as usize);
+        }
+        if f + PAGE_SIZE < end {
+            self.chunks
+                .insert(f + PAGE_SIZE, ((end - f - PAGE_SIZE) / PAGE_SIZE) as usize);
+        }
+        self.pages -= 1;
+        true
+    }
+
+    /// Takes every run of frames (the domain is being freed).
+    pub fn drain(&mut self) -> impl Iterator<Item = (Pa, usize)> {
+        self.pages = 0;
+        core::mem::take(&mut self.chunks)
+            .into_iter()
+            .map(|(s, n)| (Pa(s), n))
     }
 }
 
@@ -135,7 +232,7 @@ impl Drop for Domain {
                 crate::mm::free_frames(f, 1);
             }
         }
-        for (pa, n) in self.mem.get_mut().extents.drain(..) {
+        for (pa, n) in self.mem.get_mut().drain() {
             crate::mm::free_frames(pa, n);
         }
         free_vmid(self.vmid);
@@ -166,6 +263,18 @@ impl Domain {
     pub fn stopped(&self) -> bool {
         self.controller_pause_count.load(Ordering::Acquire) > 0
             || self.dying.load(Ordering::Acquire)
+            || self.life.is_shutting_down.load(Ordering::Acquire)
+            || self.life.pause_count.load(Ordering::Acquire) > 0
+    }
+
+    /// Whether guest frames are host frames (dom0: its RAM is mapped 1:1).
+    pub fn is_direct_mapped(&self) -> bool {
+        self.id == 0
+    }
+
+    /// Pages the domain owns (Xen's `tot_pages`): dom0's boot RAM and populated frames.
+    pub fn tot_pages(&self) -> u64 {
+        self.mem.lock().tot_pages() + self.ram_bytes / PAGE_SIZE
     }
 
     /// The device model behind `ipa`, with the offset into its region.
@@ -211,6 +320,11 @@ pub struct Vcpu {
     pub blocked: AtomicBool,
     /// Physical-counter deadline of the switched-out vCPU's virtual timer (u64::MAX: none).
     pub wake_at: AtomicU64,
+    /// Nanoseconds the vCPU has run (in the guest or in Xenith on its behalf).
+    pub cpu_ns: AtomicU64,
+    /// Its registers were set (booted, PSCI CPU_ON, XEN_DOMCTL_setvcpucontext): Xen's
+    /// `is_initialised`.
+    pub initialised: AtomicBool,
 }
 
 impl Vcpu {
@@ -231,6 +345,8 @@ impl Vcpu {
             kicked: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
             wake_at: AtomicU64::new(u64::MAX),
+            cpu_ns: AtomicU64::new(0),
+            initialised: AtomicBool::new(false),
         }
     }
 
@@ -254,6 +370,22 @@ impl Vcpu {
 
 /// All domains.
 pub static DOMAINS: Mutex<Vec<Arc<Domain>>> = Mutex::new(Vec::new());
+
+/// Bumped whenever a domain is added to or removed from [`DOMAINS`]: a pCPU running a vCPU
+/// alone re-checks whether it now shares the pCPU (and needs time slices).
+pub static DOMAINS_GEN: AtomicU64 = AtomicU64::new(0);
+
+/// Adds a domain.
+pub fn insert(d: Arc<Domain>) {
+    DOMAINS.lock().push(d);
+    DOMAINS_GEN.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Removes domain `id`.
+pub fn remove(id: DomId) {
+    DOMAINS.lock().retain(|d| d.id != id);
+    DOMAINS_GEN.fetch_add(1, Ordering::AcqRel);
+}
 
 /// Domain `id`, if it exists.
 pub fn get(id: DomId) -> Option<Arc<Domain>> {

@@ -295,6 +295,7 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
     };
     if let Some(s) = start {
         Vcpu::reset(&mut a, &s);
+        v.initialised.store(true, Ordering::Release);
         *v.power.lock() = Power::On;
         percpu::this().loaded.store(0, Ordering::Relaxed);
     }
@@ -305,7 +306,8 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
     }
     let me = percpu::index();
     *CURRENT[me].lock() = Some((dom.clone(), v.id));
-    let shared = assigned(me).len() > 1;
+    let mut gen = domain::DOMAINS_GEN.load(Ordering::Acquire);
+    let mut shared = assigned(me).len() > 1;
     if shared {
         PREEMPT[me].store(false, Ordering::Relaxed);
         let now = crate::arch::hyp_timer::now();
@@ -319,6 +321,19 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
             break;
         }
         v.kicked.store(false, Ordering::Relaxed);
+        if domain::DOMAINS_GEN.load(Ordering::Acquire) != gen {
+            // A domain came or went: this pCPU may have company now (time slices) or not.
+            gen = domain::DOMAINS_GEN.load(Ordering::Acquire);
+            let now_shared = assigned(me).len() > 1;
+            if now_shared && !shared {
+                PREEMPT[me].store(false, Ordering::Relaxed);
+                let now = crate::arch::hyp_timer::now();
+                crate::arch::hyp_timer::set(now + crate::arch::hyp_timer::ticks_us(SLICE_US));
+            }
+            shared = now_shared;
+        }
+        // The vCPU's time: in the guest and in Xenith on its behalf (getdomaininfo's cpu_time).
+        let t0 = crate::arch::time_ns();
         crate::xen::sync_upcall(dom, v.id as usize);
         flush_lrs(dom, v);
         let exit = arch::run_guest(&mut a.regs);
@@ -337,9 +352,16 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
                     v.id,
                     a.regs.pc
                 );
+                // A domU's asynchronous external abort is fatal to it (Xen's domain_crash),
+                // never to the host; dom0 carries on as before.
+                if dom.id != 0 {
+                    crate::xen::lifecycle::domain_crash(dom, "SError");
+                }
                 Next::Continue
             }
         };
+        v.cpu_ns
+            .fetch_add(crate::arch::time_ns().saturating_sub(t0), Ordering::Relaxed);
         match next {
             Next::Yield => {
                 // A vCPU spinning (WFE) on a lock whose holder waits for this pCPU lets it run.
@@ -364,7 +386,7 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
                     switch_out_blocked(dom, v, &mut a);
                     break;
                 }
-                if !wait_for_interrupt(dom, v, shared) {
+                if !wait_for_interrupt(dom, v, shared, gen) {
                     // Another vCPU of this pCPU became runnable while this one waited.
                     switch_out_blocked(dom, v, &mut a);
                     break;
@@ -382,13 +404,17 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
 }
 
 /// Idles this pCPU, `v` still loaded, until `v` has a deliverable interrupt or is poked (true),
-/// or, when `shared`, another vCPU of this pCPU becomes runnable (false).
-fn wait_for_interrupt(dom: &Domain, v: &Vcpu, shared: bool) -> bool {
+/// or, when `shared`, another vCPU of this pCPU becomes runnable (false). A change of the
+/// domain list since `gen` (a new domain may have a vCPU here) also ends the wait (false).
+fn wait_for_interrupt(dom: &Domain, v: &Vcpu, shared: bool, gen: u64) -> bool {
     let me = percpu::index();
     loop {
         if dom.vgic.lock().has_deliverable(v.id as usize) || v.kicked.swap(false, Ordering::AcqRel)
         {
             return true;
+        }
+        if domain::DOMAINS_GEN.load(Ordering::Acquire) != gen {
+            return false;
         }
         if shared && other_runnable(me, dom, v) {
             return false;

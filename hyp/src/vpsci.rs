@@ -3,7 +3,6 @@
 
 use crate::arch::GuestRegs;
 use crate::domain::{Domain, Vcpu};
-use crate::smp;
 use crate::vcpu::{self, Next};
 use arm_trap::smccc::{self, PsciCall, SmcccCall};
 use xenith_core::vpsci::{self, StartInfo};
@@ -142,17 +141,12 @@ fn psci(dom: &Domain, v: &Vcpu, regs: &mut GuestRegs, call: PsciCall, aarch64: b
         PsciCall::MigrateInfoType => ret(regs, smccc::PSCI_TOS_NOT_PRESENT_MP),
         PsciCall::SystemOff => {
             crate::info!("d{}v{}: PSCI SYSTEM_OFF", dom.id, v.id);
-            if dom.id == 0 {
-                smp::system_off();
-            }
-            return Next::Off;
+            // Xen's vpsci: domain_shutdown (the machine only for dom0).
+            crate::xen::lifecycle::domain_shutdown(dom, xen_abi::sched::SHUTDOWN_poweroff);
         }
         PsciCall::SystemReset => {
             crate::info!("d{}v{}: PSCI SYSTEM_RESET", dom.id, v.id);
-            if dom.id == 0 {
-                smp::system_reset();
-            }
-            return Next::Off;
+            crate::xen::lifecycle::domain_shutdown(dom, xen_abi::sched::SHUTDOWN_reboot);
         }
         _ => ret(regs, smccc::PSCI_NOT_SUPPORTED),
     }

@@ -122,18 +122,30 @@ pub fn build_guests() -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-/// Builds dom0's `xen-check` (the `/dev/xen` checks in the initramfs), stripped of debug info
-/// so the initramfs stays small; returns the static executable.
-pub fn build_xen_check() -> Result<PathBuf> {
-    let exes = cargo_build_with(
-        "xen-check",
-        DOM0_TOOLS_TARGET,
-        true,
-        &["--config", "profile.release.strip=\"debuginfo\""],
-    )?;
-    exes.into_iter()
-        .find(|p| p.file_name().is_some_and(|n| n == "xen-check"))
-        .context("cargo built no `xen-check` executable")
+/// dom0's userspace tools: (cargo package, executables it provides). Each executable goes to
+/// `/bin/<name>` in dom0's initramfs.
+pub const DOM0_TOOLS: &[(&str, &[&str])] = &[("xen-check", &["xen-check"]), ("xl", &["xl"])];
+
+/// Builds dom0's tools ([`DOM0_TOOLS`]), stripped of debug info so the initramfs stays small;
+/// returns (name, static executable) for each.
+pub fn build_dom0_tools() -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for (package, bins) in DOM0_TOOLS {
+        let exes = cargo_build_with(
+            package,
+            DOM0_TOOLS_TARGET,
+            true,
+            &["--config", "profile.release.strip=\"debuginfo\""],
+        )?;
+        for bin in *bins {
+            let exe = exes
+                .iter()
+                .find(|p| p.file_name().is_some_and(|n| n == *bin))
+                .with_context(|| format!("cargo built no `{bin}` executable in {package}"))?;
+            out.push((bin.to_string(), exe.clone()));
+        }
+    }
+    Ok(out)
 }
 
 pub fn build_all(release: bool) -> Result<Built> {

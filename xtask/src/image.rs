@@ -294,34 +294,40 @@ const TEST_SCRIPTS: &[(&str, &str)] = &[
     ("dom0", include_str!("../initramfs/dom0.sh")),
     ("xen", include_str!("../initramfs/xen.sh")),
     ("dom0less", include_str!("../initramfs/dom0less.sh")),
+    ("xl", include_str!("../initramfs/xl.sh")),
 ];
-/// `/init` of a dom0less domU's initramfs.
+/// The domU's `/init` (busybox only): a shell on hvc0, `poweroff -f` powers the domain off.
 const DOMU_INIT: &str = include_str!("../initramfs/domu-init");
+/// `/etc/xen/guest.cfg`: the default domU (Debian's kernel, the busybox initramfs).
+pub const GUEST_CFG: &str = include_str!("../initramfs/guest.cfg");
+/// A domU whose kernel panics (no `/init` of its own: `rdinit=/nonexistent`).
+pub const CRASH_CFG: &str = include_str!("../initramfs/crash.cfg");
+/// Where the domU's kernel and initramfs live in dom0.
+pub const DOMU_KERNEL: &str = "boot/domU-vmlinuz";
+pub const DOMU_INITRD: &str = "boot/domU-initrd.gz";
 
-/// Builds a dom0less domU's initramfs (gzip'd newc cpio): busybox, `/dev/console` and an
-/// `/init` that reports `XENITH-DOMU: init reached` and runs a shell on the console.
-pub fn build_domu_initramfs(deb: &crate::fetch::Debian, out: &Path) -> Result<()> {
+/// The domU's initramfs: busybox, `/dev/console`, `/init`.
+pub fn domu_initramfs(busybox: &[u8]) -> Result<Vec<u8>> {
     let mut c = Cpio::default();
-    for d in [
-        "bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root",
-    ] {
+    for d in ["bin", "sbin", "dev", "proc", "sys", "tmp", "root", "etc"] {
         c.dir(d);
     }
     c.chardev("dev/console", 0o600, 5, 1);
     c.chardev("dev/null", 0o666, 1, 3);
-    let bb = std::fs::read(&deb.busybox)
-        .with_context(|| format!("reading {}", deb.busybox.display()))?;
-    c.file("bin/busybox", 0o755, &bb);
+    c.file("bin/busybox", 0o755, busybox);
     c.symlink("bin/sh", "busybox");
     c.file("init", 0o755, DOMU_INIT.as_bytes());
-    let gz = gzip(&c.finish())?;
-    write_if_changed(out, &gz)
+    gzip(&c.finish())
 }
 
 /// Builds the dom0 initramfs (gzip'd newc cpio): busybox, `/dev/console`, `/init`, the check
-/// scripts, `/bin/xen-check`, the virtio modules with their load order in `/etc/xenith-modules`
+/// scripts, dom0's tools in `/bin` (`xen-check`, ...), the virtio modules with their load order in `/etc/xenith-modules`
 /// and the Xen modules (loaded on Xen only) in `/etc/xenith-xen-modules`.
-pub fn build_initramfs(deb: &crate::fetch::Debian, xen_check: &Path, out: &Path) -> Result<()> {
+pub fn build_initramfs(
+    deb: &crate::fetch::Debian,
+    tools: &[(String, std::path::PathBuf)],
+    out: &Path,
+) -> Result<()> {
     let mut c = Cpio::default();
     for d in [
         "bin",
@@ -346,14 +352,26 @@ pub fn build_initramfs(deb: &crate::fetch::Debian, xen_check: &Path, out: &Path)
     let bb = std::fs::read(&deb.busybox)
         .with_context(|| format!("reading {}", deb.busybox.display()))?;
     c.file("bin/busybox", 0o755, &bb);
+    // The domU: Debian's kernel gzip'd as a `/boot/vmlinuz` (xl decompresses it), a busybox
+    // initramfs and the xl.cfg files.
+    c.dir("boot");
+    c.dir("etc/xen");
+    let kernel =
+        std::fs::read(&deb.kernel).with_context(|| format!("reading {}", deb.kernel.display()))?;
+    c.file(DOMU_KERNEL, 0o644, &gzip(&kernel)?);
+    drop(kernel);
+    c.file(DOMU_INITRD, 0o644, &domu_initramfs(&bb)?);
+    c.file("etc/xen/guest.cfg", 0o644, GUEST_CFG.as_bytes());
+    c.file("etc/xen/crash.cfg", 0o644, CRASH_CFG.as_bytes());
     c.symlink("bin/sh", "busybox");
     c.file("init", 0o755, INIT.as_bytes());
     for (name, text) in TEST_SCRIPTS {
         c.file(&format!("xenith/{name}.sh"), 0o755, text.as_bytes());
     }
-    let xc =
-        std::fs::read(xen_check).with_context(|| format!("reading {}", xen_check.display()))?;
-    c.file("bin/xen-check", 0o755, &xc);
+    for (name, exe) in tools {
+        let bin = std::fs::read(exe).with_context(|| format!("reading {}", exe.display()))?;
+        c.file(&format!("bin/{name}"), 0o755, &bin);
+    }
     let mods = module_closure(&deb.modules, DOM0_MODULES)?;
     let xen_mods: Vec<_> = module_closure(&deb.modules, XEN_MODULES)?
         .into_iter()

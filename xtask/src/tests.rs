@@ -41,6 +41,9 @@ pub enum Kind {
     /// Linux dom0 beside a dom0less Linux domU with a vpl011: the serial input is switched to
     /// the domU (CTRL-a x3), a command runs there, then the input goes back to dom0.
     Dom0less,
+    /// dom0 runs `initramfs/xl.sh`: Debian domUs built with `xl create`, reached with
+    /// `xl console`, shut down, destroyed, crashed (`XENITH-XL:` lines).
+    Xl,
 }
 
 struct Outcome {
@@ -58,6 +61,12 @@ fn console_line() -> String {
     format!("XC{body}CD\n")
 }
 const DOM0_PREFIX: &str = "XENITH-DOM0: ";
+/// `initramfs/xl.sh`'s lines.
+const XL_PREFIX: &str = "XENITH-XL: ";
+/// The checks `xl.sh` reports, each as `XENITH-XL: <check> ok`.
+const XL_CHECKS: &[&str] = &[
+    "create", "list", "console", "detach", "shutdown", "memory", "two", "memory2", "crash",
+];
 /// `initramfs/xen.sh` (run by dom0.sh): `XENITH-XEN: skipped (not on Xen)`, or on Xen the
 /// `/bin/xen-check` lines ending with `XENITH-XEN: done passed=N failed=M`.
 const XEN_PREFIX: &str = "XENITH-XEN: ";
@@ -150,6 +159,20 @@ pub fn cases(guests: &[(String, std::path::PathBuf)], o: &Options) -> Vec<Case> 
                 silence: LINUX_SILENCE,
             },
             vcpus: Some(1),
+        });
+    }
+    // xl: domUs built by our toolstack in dom0 (their boots are long under TCG).
+    for (gic, smp) in [(3, 2), (2, 2)] {
+        let machine = m(gic, "cortex-a57", smp);
+        v.push(Case {
+            name: format!("xl/{}", machine.tag()),
+            machine,
+            kind: Kind::Xl,
+            limits: Limits {
+                timeout: o.linux_timeout * 4,
+                silence: LINUX_SILENCE * 3,
+            },
+            vcpus: None,
         });
     }
     v
@@ -302,8 +325,13 @@ pub fn run_all(o: &Options, release: bool) -> Result<bool> {
             "host/clippy-tools",
             &[
                 "clippy",
-                "-p",
-                "xen-check",
+                "--workspace",
+                "--exclude",
+                "xenith",
+                "--exclude",
+                "test-guests",
+                "--exclude",
+                "xtask",
                 "--release",
                 "--target",
                 "aarch64-unknown-linux-musl",
@@ -430,6 +458,14 @@ fn run_case(c: &Case, a: &Assets, verbose: bool) -> Result<(Vec<String>, Duratio
         Kind::Guest(bin) => {
             crate::xenith_command(&c.machine, a, Dom0Kernel::Guest(bin), "", Console::Piped)?
         }
+        Kind::Xl => crate::xenith_command_with(
+            &c.machine,
+            a,
+            Dom0Kernel::Linux,
+            "xenith.test=xl",
+            Console::Piped,
+            c.vcpus,
+        )?,
         Kind::Linux { native: false } => crate::xenith_command_with(
             &c.machine,
             a,
@@ -465,6 +501,13 @@ fn run_case(c: &Case, a: &Assets, verbose: bool) -> Result<(Vec<String>, Duratio
                 Watch::Continue
             }
         })?,
+        Kind::Xl => qemu::run_piped(&mut cmd, c.limits, verbose, &mut |l| {
+            if l.contains(XL_PREFIX) && l.contains("done") {
+                Watch::Finished
+            } else {
+                Watch::Continue
+            }
+        })?,
         Kind::Linux { .. } => qemu::run_piped(&mut cmd, c.limits, verbose, &mut |l| {
             if l.contains("Kernel panic - not syncing") {
                 Watch::Abort("kernel panic".into())
@@ -482,6 +525,7 @@ fn run_case(c: &Case, a: &Assets, verbose: bool) -> Result<(Vec<String>, Duratio
         }
     };
     let failures = match &c.kind {
+        Kind::Xl => judge_xl(&t),
         Kind::Guest(_) => judge_guest(&t),
         Kind::Linux { .. } => judge_dom0(&t, c.nproc()),
         Kind::Dom0less => judge_dom0less(&t),
@@ -544,6 +588,39 @@ pub fn judge_guest(t: &Transcript) -> Vec<String> {
                 _ => f.push(format!("summary:{s}")),
             }
         }
+    }
+    end_failures(t, &mut f);
+    f
+}
+
+/// The xl case passes with every `XENITH-XL: <check> ok` line, no `FAIL`, and a clean exit;
+/// its `figures` line is printed for the closing note.
+pub fn judge_xl(t: &Transcript) -> Vec<String> {
+    let mut f = Vec::new();
+    let xl: Vec<&str> = t
+        .lines
+        .iter()
+        .filter_map(|l| l.split_once(XL_PREFIX).map(|x| x.1))
+        .collect();
+    for l in xl.iter().filter(|l| l.contains("FAIL")) {
+        f.push(format!("{XL_PREFIX}{l}"));
+    }
+    if !xl.iter().any(|l| l.starts_with("skipped")) {
+        for c in XL_CHECKS {
+            let ok = format!("{c} ok");
+            if !xl
+                .iter()
+                .any(|l| *l == ok || l.starts_with(&format!("{ok} ")))
+            {
+                f.push(format!("missing `{XL_PREFIX}{ok}`"));
+            }
+        }
+    }
+    if let Some(fig) = xl.iter().find(|l| l.starts_with("figures ")) {
+        say(format!("xl {fig}"));
+    }
+    if !xl.contains(&"done") {
+        f.push(format!("missing `{XL_PREFIX}done`"));
     }
     end_failures(t, &mut f);
     f
@@ -636,6 +713,25 @@ mod verdicts {
         assert_eq!(
             judge_guest(&t(&["ok 1 - a", "# xenith-test: passed=1 failed=0"], false)).len(),
             1
+        );
+    }
+
+    #[test]
+    fn xl_verdicts() {
+        let mut good: Vec<String> = XL_CHECKS
+            .iter()
+            .map(|c| format!("XENITH-XL: {c} ok"))
+            .collect();
+        good.push("XENITH-XL: figures create=1.00s".into());
+        good.push("XENITH-XL: done".into());
+        let lines: Vec<&str> = good.iter().map(String::as_str).collect();
+        assert!(judge_xl(&t(&lines, true)).is_empty());
+        let mut bad = lines.clone();
+        bad[2] = "XENITH-XL: console FAIL no reply";
+        assert_eq!(judge_xl(&t(&bad, true)).len(), 2);
+        assert_eq!(
+            judge_xl(&t(&lines[..3], true)).len(),
+            XL_CHECKS.len() - 3 + 1
         );
     }
 

@@ -185,6 +185,49 @@ pub const PSCI_cpu_on: u32 = 2;
 /// `PSCI_migrate` (arch-arm.h).
 pub const PSCI_migrate: u32 = 3;
 
+/// `VGCF_online` (arch-arm.h): `vcpu_guest_context.flags`, the vCPU runs once unpaused.
+pub const VGCF_online: u32 = 1 << 0;
+
+abi! {
+    /// `struct vcpu_guest_core_regs` (arch-arm.h), AArch64 names (`__DECL_REG` unions are 64-bit).
+    pub struct vcpu_guest_core_regs {
+        /// x0..x30 (AArch32: r0_usr.. in their `__DECL_REG` places).
+        pub x: [u64; 31],
+        /// `pc64`: ELR_EL2.
+        pub pc64: u64,
+        /// SPSR_EL2.
+        pub cpsr: u64,
+        /// `spsr_el1` (AArch32: `spsr_svc`).
+        pub spsr_el1: u64,
+        /// AArch32 only.
+        pub spsr_fiq: u32,
+        pub spsr_irq: u32,
+        pub spsr_und: u32,
+        pub spsr_abt: u32,
+        pub sp_el0: u64,
+        pub sp_el1: u64,
+        pub elr_el1: u64,
+    }
+}
+layout!(layout_vcpu_guest_core_regs, vcpu_guest_core_regs, 312, pc64 @ 248, cpsr @ 256,
+    spsr_el1 @ 264, spsr_fiq @ 272, sp_el0 @ 288, sp_el1 @ 296, elr_el1 @ 304);
+
+abi! {
+    /// `struct vcpu_guest_context` (arch-arm.h).
+    pub struct vcpu_guest_context {
+        /// `VGCF_*`.
+        pub flags: u32,
+        pub _pad: u32,
+        pub user_regs: vcpu_guest_core_regs,
+        pub sctlr: u64,
+        pub ttbcr: u64,
+        pub ttbr0: u64,
+        pub ttbr1: u64,
+    }
+}
+layout!(layout_vcpu_guest_context, vcpu_guest_context, 352, flags @ 0, user_regs @ 8,
+    sctlr @ 320, ttbcr @ 328, ttbr0 @ 336, ttbr1 @ 344);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! `HYPERVISOR_domctl` of `xen/include/public/domctl.h` (and `struct xen_arch_domainconfig` of
 //! `arch-arm.h`): the `xen_domctl` header and the domain-lifecycle sub-ops a toolstack uses first
-//! (create, destroy, pause, unpause, getdomaininfo, max_mem, max_vcpus). Layouts are AArch64's.
+//! (create, destroy, pause, unpause, getdomaininfo, max_mem, max_vcpus) and those that
+//! build a domain (set/getvcpucontext, set_address_size, cacheflush). Layouts are AArch64's.
 
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -21,6 +22,14 @@ pub const XEN_DOMCTL_getdomaininfo: u32 = 5;
 pub const XEN_DOMCTL_max_mem: u32 = 11;
 /// `XEN_DOMCTL_max_vcpus` (domctl.h).
 pub const XEN_DOMCTL_max_vcpus: u32 = 15;
+/// `XEN_DOMCTL_setvcpucontext` (domctl.h).
+pub const XEN_DOMCTL_setvcpucontext: u32 = 12;
+/// `XEN_DOMCTL_getvcpucontext` (domctl.h).
+pub const XEN_DOMCTL_getvcpucontext: u32 = 13;
+/// `XEN_DOMCTL_set_address_size` (domctl.h).
+pub const XEN_DOMCTL_set_address_size: u32 = 35;
+/// `XEN_DOMCTL_cacheflush` (domctl.h).
+pub const XEN_DOMCTL_cacheflush: u32 = 71;
 
 /// `XEN_DOMCTL_CDF_hvm` (domctl.h).
 pub const XEN_DOMCTL_CDF_hvm: u32 = 1 << 0;
@@ -44,6 +53,10 @@ pub const XEN_DOMCTL_CDF_MAX: u32 = XEN_DOMCTL_CDF_vpmu;
 pub const XEN_DOMCTL_IOMMU_no_sharept: u32 = 1 << 0;
 /// `XEN_DOMCTL_GRANT_version_mask` (domctl.h).
 pub const XEN_DOMCTL_GRANT_version_mask: u32 = 0xf;
+/// `XEN_DOMCTL_GRANT_version(v)` (domctl.h): the highest grant-table version allowed.
+pub const fn XEN_DOMCTL_GRANT_version(v: u32) -> u32 {
+    v & XEN_DOMCTL_GRANT_version_mask
+}
 
 /// `XEN_DOMCTL_CONFIG_GIC_NATIVE` (arch-arm.h).
 pub const XEN_DOMCTL_CONFIG_GIC_NATIVE: u8 = 0;
@@ -171,6 +184,36 @@ abi! {
     }
 }
 layout!(layout_xen_domctl_max_vcpus, xen_domctl_max_vcpus, 4, max @ 0);
+
+abi! {
+    /// `struct xen_domctl_vcpucontext` (domctl.h): set/getvcpucontext.
+    pub struct xen_domctl_vcpucontext {
+        /// IN: the vCPU.
+        pub vcpu: u32,
+        pub _pad: u32,
+        /// `XEN_GUEST_HANDLE_64(vcpu_guest_context_t)`: IN/OUT (NULL for set: reset the vCPU).
+        pub ctxt: u64,
+    }
+}
+layout!(layout_xen_domctl_vcpucontext, xen_domctl_vcpucontext, 16, vcpu @ 0, ctxt @ 8);
+
+abi! {
+    /// `struct xen_domctl_address_size` (domctl.h).
+    pub struct xen_domctl_address_size {
+        /// 32 or 64.
+        pub size: u32,
+    }
+}
+layout!(layout_xen_domctl_address_size, xen_domctl_address_size, 4, size @ 0);
+
+abi! {
+    /// `struct xen_domctl_cacheflush` (domctl.h): clean and invalidate a range of guest frames.
+    pub struct xen_domctl_cacheflush {
+        pub start_pfn: u64,
+        pub nr_pfns: u64,
+    }
+}
+layout!(layout_xen_domctl_cacheflush, xen_domctl_cacheflush, 16, start_pfn @ 0, nr_pfns @ 8);
 
 abi! {
     /// `struct xen_domctl` (domctl.h): the header, then the 128-byte union `u` (raw here; read

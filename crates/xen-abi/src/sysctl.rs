@@ -12,6 +12,8 @@ pub const XEN_SYSCTL_readconsole: u32 = 1;
 pub const XEN_SYSCTL_tbuf_op: u32 = 2;
 /// `XEN_SYSCTL_physinfo` (sysctl.h).
 pub const XEN_SYSCTL_physinfo: u32 = 3;
+/// `XEN_SYSCTL_getdomaininfolist` (sysctl.h).
+pub const XEN_SYSCTL_getdomaininfolist: u32 = 6;
 
 /// `XEN_SYSCTL_PHYSCAP_hvm` (sysctl.h).
 pub const XEN_SYSCTL_PHYSCAP_hvm: u32 = 1 << 0;
@@ -61,6 +63,45 @@ layout!(layout_xen_sysctl_physinfo, xen_sysctl_physinfo, 112, threads_per_core @
     cores_per_socket @ 4, nr_cpus @ 8, max_cpu_id @ 12, nr_nodes @ 16, max_node_id @ 20,
     cpu_khz @ 24, capabilities @ 28, arch_capabilities @ 32, pad @ 36, total_pages @ 40,
     free_pages @ 48, scrub_pages @ 56, outstanding_pages @ 64, max_mfn @ 72, hw_cap @ 80);
+
+abi! {
+    /// `struct xen_sysctl_readconsole` (sysctl.h): the hypervisor's console ring (`xl dmesg`).
+    pub struct xen_sysctl_readconsole {
+        /// IN: non-zero: clear the ring after reading.
+        pub clear: u8,
+        /// IN: non-zero: start at `index`.
+        pub incremental: u8,
+        pub pad0: u8,
+        pub pad1: u8,
+        /// IN: start index (if `incremental`); OUT: end index after reading.
+        pub index: u32,
+        /// IN: `XEN_GUEST_HANDLE_64(char)`, where to write.
+        pub buffer: u64,
+        /// IN: size of `buffer`; OUT: bytes written.
+        pub count: u32,
+        pub _pad: u32,
+    }
+}
+layout!(layout_xen_sysctl_readconsole, xen_sysctl_readconsole, 24, clear @ 0, incremental @ 1,
+    index @ 4, buffer @ 8, count @ 16);
+
+abi! {
+    /// `struct xen_sysctl_getdomaininfolist` (sysctl.h).
+    pub struct xen_sysctl_getdomaininfolist {
+        /// IN: `domid_t`, the first domain to report.
+        pub first_domain: u16,
+        pub _pad0: u16,
+        /// IN: room in `buffer`.
+        pub max_domains: u32,
+        /// IN: `XEN_GUEST_HANDLE_64(xen_domctl_getdomaininfo_t)`.
+        pub buffer: u64,
+        /// OUT: entries written.
+        pub num_domains: u32,
+        pub _pad1: u32,
+    }
+}
+layout!(layout_xen_sysctl_getdomaininfolist, xen_sysctl_getdomaininfolist, 24,
+    first_domain @ 0, max_domains @ 4, buffer @ 8, num_domains @ 16);
 
 abi! {
     /// `struct xen_sysctl` (sysctl.h): the header, then the 128-byte union `u` (raw here).

@@ -324,11 +324,9 @@ pub fn build(
         controller_pause_count: AtomicU32::new(0),
         dying: AtomicBool::new(false),
         vcpus_created: AtomicBool::new(true),
-        mem: Mutex::new(domain::DomMem {
-            extents: Vec::new(),
-            max_pages: mem / PAGE_SIZE,
-        }),
+        mem: Mutex::new(domain::DomMem::new(mem / PAGE_SIZE)),
         handle: [0; 16],
+        life: domain::Lifecycle::new(),
     };
     crate::info!(
         "dom0: {} MiB RAM at {base}, {nr_vcpus} vCPUs, kernel at {kernel_at}, initrd {}, DT at {dtb_at} ({} bytes), {} pass-through regions, {} SPIs",
@@ -339,6 +337,6 @@ pub fn build(
         dt.passthrough.spis.len(),
     );
     crate::info!("dom0 command line: {}", info.dom0_cmdline());
-    domain::DOMAINS.lock().push(Arc::new(dom));
+    domain::insert(Arc::new(dom));
     Ok(())
 }

@@ -135,10 +135,9 @@ fn build(tree: &Tree, spec: &Dom0lessDomain, id: DomId, npcpus: usize) -> Result
         .ok_or("no frame allocator")?
         .alloc(pages, (SZ_2M / PAGE_SIZE) as usize, true)
         .map_err(|_| format!("not enough free RAM for {} MiB", mem >> 20))?;
-    *d.mem.get_mut() = DomMem {
-        extents: alloc::vec![(pa, pages)],
-        max_pages: mem / PAGE_SIZE,
-    };
+    let mut owned = DomMem::new(mem / PAGE_SIZE);
+    owned.add(pa, pages);
+    *d.mem.get_mut() = owned;
     d.stage2
         .get_mut()
         .map(

@@ -97,6 +97,23 @@ pub fn domctl(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
             t.mem.lock().max_pages = m.max_memkb >> (addr::PAGE_SHIFT - 10);
             Ok(false)
         }
+        (XEN_DOMCTL_setvcpucontext, Some(t)) => match setvcpucontext(dom, &t, &op) {
+            Err(SetCtx::Retry) => return (RESTART, Next::Continue),
+            Err(SetCtx::Errno(e)) => Err(e),
+            Ok(()) => Ok(false),
+        },
+        (XEN_DOMCTL_getvcpucontext, Some(t)) => getvcpucontext(dom, &t, &op),
+        (XEN_DOMCTL_set_address_size, Some(t)) => {
+            // Arm64 (`switch_mode`): 64-bit is what every domain is; 32-bit guests are not
+            // supported by Xenith (Xen: only where EL1 has AArch32). Only before the domain has
+            // memory.
+            match op.get::<xen_domctl_address_size>().size {
+                64 if t.tot_pages() != 0 && t.id != 0 => Err(XEN_EBUSY),
+                64 => Ok(false),
+                _ => Err(XEN_EINVAL),
+            }
+        }
+        (XEN_DOMCTL_cacheflush, Some(t)) => return cacheflush(dom, &t, at, &mut op),
         (XEN_DOMCTL_max_vcpus, Some(t)) => {
             let m = op.get::<xen_domctl_max_vcpus>();
             if core::ptr::eq(Arc::as_ptr(&t), dom) || m.max as usize != t.vcpus.len() {
@@ -212,7 +229,7 @@ fn create(op: &mut xen_domctl) -> Result<bool, u32> {
         id
     };
     let d = build(id, &c, version).ok_or(XEN_ENOMEM)?;
-    domain::DOMAINS.lock().push(Arc::new(d));
+    domain::insert(Arc::new(d));
     op.domain = id;
     op.set(&c);
     Ok(true)
@@ -308,6 +325,7 @@ pub(crate) fn build(id: DomId, c: &xen_domctl_createdomain, version: GicVersion)
         vcpus_created: AtomicBool::new(false),
         mem: Mutex::new(DomMem::default()),
         handle: c.handle,
+        life: domain::Lifecycle::new(),
     })
 }
 
@@ -359,19 +377,185 @@ fn fill_info(d: &Domain, i: &mut xen_domctl_getdomaininfo) {
     if d.dying.load(Ordering::Acquire) {
         flags |= XEN_DOMINF_dying;
     }
+    if d.life.is_shut_down.load(Ordering::Acquire) {
+        flags |= XEN_DOMINF_shutdown;
+    }
     if d.controller_pause_count.load(Ordering::Acquire) > 0 {
         flags |= XEN_DOMINF_paused;
     }
-    // No shutdown code yet: Xen's SHUTDOWN_CODE_INVALID (~0) shifted into the flags.
-    i.flags = flags | XEN_DOMINF_hvm_guest | XEN_DOMINF_hap | (!0u32 << XEN_DOMINF_shutdownshift);
-    let mem = d.mem.lock();
-    i.tot_pages = mem.tot_pages() + d.ram_bytes / PAGE_SIZE;
-    i.max_pages = mem.max_pages;
-    drop(mem);
+    // The shutdown code (SHUTDOWN_CODE_INVALID, ~0, before any) shifted into the flags, as Xen.
+    let code = d.life.shutdown_code.load(Ordering::Acquire);
+    i.flags = flags | XEN_DOMINF_hvm_guest | XEN_DOMINF_hap | (code << XEN_DOMINF_shutdownshift);
+    i.tot_pages = d.tot_pages();
+    i.max_pages = d.mem.lock().max_pages;
+    i.cpu_time = d
+        .vcpus
+        .iter()
+        .map(|v| v.cpu_ns.load(Ordering::Relaxed))
+        .sum();
     // Arm Xen reports the machine frame (its mfn_to_gfn is the identity).
     i.shared_info_frame = d.xen.as_ref().map_or(0, |x| x.shared_info.0 / PAGE_SIZE);
     i.handle = d.handle;
     i.gpaddr_bits = GPADDR_BITS;
+}
+
+/// Why XEN_DOMCTL_setvcpucontext did not complete.
+enum SetCtx {
+    /// A Xen errno.
+    Errno(u32),
+    /// The domain's vCPUs did not leave their pCPUs yet: the hypercall is restarted.
+    Retry,
+}
+
+/// Xen's `is_guest_pv64_psr`: AArch64 state, EL1h, EL1t or EL0t.
+fn is_guest_pv64_psr(psr: u64) -> bool {
+    psr & u64::from(PSR_MODE_BIT) == 0
+        && matches!(
+            (psr & 0xf) as u32,
+            PSR_MODE_EL1h | PSR_MODE_EL1t | PSR_MODE_EL0t
+        )
+}
+
+/// XEN_DOMCTL_setvcpucontext (common/domctl.c + arch/arm/domain.c `arch_set_info_guest`): not
+/// on the caller's own domain, a vCPU the domain has, the context checked (the PSRs must be
+/// AArch64 EL1/EL0 ones), then with the domain off every pCPU: the registers, SCTLR, TTBR0/1
+/// and TCR are set and the vCPU is online (it runs once the domain is unpaused) with
+/// VGCF_online, offline without. A NULL context resets the vCPU (offline, uninitialised).
+fn setvcpucontext(caller: &Domain, t: &Domain, op: &xen_domctl) -> Result<(), SetCtx> {
+    let c = op.get::<xen_domctl_vcpucontext>();
+    if t.id == caller.id {
+        return Err(SetCtx::Errno(XEN_EINVAL));
+    }
+    let Some(v) = t.vcpus.get(c.vcpu as usize) else {
+        return Err(SetCtx::Errno(XEN_EINVAL));
+    };
+    let ctx = if c.ctxt == 0 {
+        None
+    } else {
+        let ctx = guestmem::read::<vcpu_guest_context>(caller, c.ctxt)
+            .map_err(|_| SetCtx::Errno(XEN_EFAULT))?;
+        let r = &ctx.user_regs;
+        if !is_guest_pv64_psr(r.cpsr) || (r.spsr_el1 != 0 && !is_guest_pv64_psr(r.spsr_el1)) {
+            return Err(SetCtx::Errno(XEN_EINVAL));
+        }
+        Some(ctx)
+    };
+    if !super::lifecycle::pause_sync(t) {
+        return Err(SetCtx::Retry);
+    }
+    {
+        let mut a = v.arch.lock();
+        let mut power = v.power.lock();
+        match ctx {
+            None => {
+                Vcpu::reset(
+                    &mut a,
+                    &vpsci::StartInfo {
+                        entry: 0,
+                        context: 0,
+                        aarch64: true,
+                    },
+                );
+                *power = Power::Off;
+                v.initialised.store(false, Ordering::Release);
+            }
+            Some(ctx) => {
+                let r = &ctx.user_regs;
+                a.regs.x = r.x;
+                a.regs.pc = r.pc64;
+                a.regs.pstate = r.cpsr;
+                a.el1.sp_el0 = r.sp_el0;
+                a.el1.sp_el1 = r.sp_el1;
+                a.el1.elr_el1 = r.elr_el1;
+                a.el1.spsr_el1 = r.spsr_el1;
+                a.el1.sctlr = ctx.sctlr;
+                a.el1.ttbr0 = ctx.ttbr0;
+                a.el1.ttbr1 = ctx.ttbr1;
+                a.el1.tcr = ctx.ttbcr;
+                v.initialised.store(true, Ordering::Release);
+                *power = if ctx.flags & VGCF_online != 0 {
+                    Power::On
+                } else {
+                    Power::Off
+                };
+            }
+        }
+        v.blocked.store(false, Ordering::Release);
+    }
+    super::lifecycle::unpause(t);
+    Ok(())
+}
+
+/// XEN_DOMCTL_getvcpucontext (`arch_get_info_guest`): the registers, SCTLR, TTBR0/1, TCR and
+/// VGCF_online of a vCPU the toolstack or a start set (-ENODATA before); -EINVAL for a vCPU the
+/// domain does not have and (Xenith) for the caller's own domain.
+fn getvcpucontext(caller: &Domain, t: &Domain, op: &xen_domctl) -> Result<bool, u32> {
+    let c = op.get::<xen_domctl_vcpucontext>();
+    let v = t.vcpus.get(c.vcpu as usize).ok_or(XEN_EINVAL)?;
+    if t.id == caller.id {
+        return Err(XEN_EINVAL);
+    }
+    if !v.initialised.load(Ordering::Acquire) {
+        return Err(XEN_ENODATA);
+    }
+    if !super::lifecycle::pause_sync(t) {
+        return Err(XEN_EBUSY);
+    }
+    let mut ctx: vcpu_guest_context = xen_abi::FromZeros::new_zeroed();
+    {
+        let a = v.arch.lock();
+        let r = &mut ctx.user_regs;
+        r.x = a.regs.x;
+        r.pc64 = a.regs.pc;
+        r.cpsr = a.regs.pstate;
+        r.sp_el0 = a.el1.sp_el0;
+        r.sp_el1 = a.el1.sp_el1;
+        r.elr_el1 = a.el1.elr_el1;
+        r.spsr_el1 = a.el1.spsr_el1;
+        ctx.sctlr = a.el1.sctlr;
+        ctx.ttbr0 = a.el1.ttbr0;
+        ctx.ttbr1 = a.el1.ttbr1;
+        ctx.ttbcr = a.el1.tcr;
+        if *v.power.lock() != Power::Off {
+            ctx.flags |= VGCF_online;
+        }
+    }
+    super::lifecycle::unpause(t);
+    guestmem::write(caller, c.ctxt, &ctx).map_err(|_| XEN_EFAULT)?;
+    Ok(true)
+}
+
+/// Guest frames XEN_DOMCTL_cacheflush cleans per call before it continues itself.
+const CACHEFLUSH_BATCH: u64 = 512;
+
+/// XEN_DOMCTL_cacheflush (arch/arm/domctl.c): cleans and invalidates the data cache over the
+/// target's RAM frames in `[start_pfn, start_pfn + nr_pfns)` (at most 2^18 frames; unmapped
+/// frames are skipped), so a guest starting with its caches off sees what the toolstack wrote.
+fn cacheflush(caller: &Domain, t: &Domain, at: u64, op: &mut xen_domctl) -> Outcome {
+    let mut c = op.get::<xen_domctl_cacheflush>();
+    if c.nr_pfns > 1 << 18 || c.start_pfn.checked_add(c.nr_pfns).is_none() {
+        return err(XEN_EINVAL);
+    }
+    let n = c.nr_pfns.min(CACHEFLUSH_BATCH);
+    for gfn in c.start_pfn..c.start_pfn + n {
+        let Some(ipa) = gfn.checked_mul(PAGE_SIZE) else {
+            break;
+        };
+        if let Some(pa) = guestmem::ipa_to_pa(t, Ipa(ipa), false) {
+            crate::mm::clean_dcache(pa, PAGE_SIZE);
+        }
+    }
+    if n == c.nr_pfns {
+        return ok(0);
+    }
+    // The rest on the next round (Xen's continuation writes the progress back the same way).
+    c.start_pfn += n;
+    c.nr_pfns -= n;
+    op.set(&c);
+    match guestmem::write(caller, at, op) {
+        Ok(()) => (RESTART, Next::Continue),
+        Err(_) => err(XEN_EFAULT),
+    }
 }
 
 /// XEN_DOMCTL_pausedomain: one more pause request (-EINVAL on itself, as Xen).
@@ -416,8 +600,12 @@ fn destroy(caller: &Domain, t: &Arc<Domain>) -> Outcome {
         // pCPUs have left the domain.
         return (RESTART, Next::Continue);
     }
-    domain::DOMAINS.lock().retain(|d| d.id != t.id);
-    // The last references are normally `t` and the caller's lookup: freed on return.
+    domain::remove(t.id);
+    super::lifecycle::relinquish(t);
+    // Xen's domain_kill: the toolstack hears of it (DOMDYING_dead).
+    super::lifecycle::send_dom_exc();
+    // The last references are normally `t` and the caller's lookup: freed on return (or when
+    // the last grant or foreign mapping of its pages goes).
     ok(0)
 }
 
@@ -453,6 +641,66 @@ pub fn sysctl(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
             p.free_pages = free;
             p.max_mfn = crate::mm::max_ram_page().saturating_sub(1);
             op.set(&p);
+            match guestmem::write(dom, at, &op) {
+                Ok(()) => ok(0),
+                Err(_) => err(XEN_EFAULT),
+            }
+        }
+        XEN_SYSCTL_getdomaininfolist => {
+            // Every domain from `first_domain` on, by id, at most `max_domains`.
+            let mut l = op.get::<xen_sysctl_getdomaininfolist>();
+            let mut doms: Vec<Arc<Domain>> = domain::DOMAINS
+                .lock()
+                .iter()
+                .filter(|d| d.id >= l.first_domain)
+                .cloned()
+                .collect();
+            doms.sort_by_key(|d| d.id);
+            let size = core::mem::size_of::<xen_domctl_getdomaininfo>() as u64;
+            let mut n = 0u32;
+            for d in doms.iter().take(l.max_domains as usize) {
+                let mut info = xen_abi::FromZeros::new_zeroed();
+                fill_info(d, &mut info);
+                let Some(to) = u64::from(n)
+                    .checked_mul(size)
+                    .and_then(|o| l.buffer.checked_add(o))
+                else {
+                    return err(XEN_EFAULT);
+                };
+                if guestmem::write(dom, to, &info).is_err() {
+                    return err(XEN_EFAULT);
+                }
+                n += 1;
+            }
+            l.num_domains = n;
+            op.set(&l);
+            match guestmem::write(dom, at, &op) {
+                Ok(()) => ok(0),
+                Err(_) => err(XEN_EFAULT),
+            }
+        }
+        XEN_SYSCTL_readconsole => {
+            let mut r = op.get::<xen_sysctl_readconsole>();
+            let mut failed = false;
+            let (count, index) = crate::console::read_ring(
+                r.clear != 0,
+                (r.incremental != 0).then_some(r.index),
+                r.count,
+                |off, bytes| {
+                    let ok = r
+                        .buffer
+                        .checked_add(u64::from(off))
+                        .is_some_and(|to| guestmem::write_bytes(dom, to, bytes).is_ok());
+                    failed |= !ok;
+                    ok
+                },
+            );
+            if failed {
+                return err(XEN_EFAULT);
+            }
+            r.count = count;
+            r.index = index;
+            op.set(&r);
             match guestmem::write(dom, at, &op) {
                 Ok(()) => ok(0),
                 Err(_) => err(XEN_EFAULT),

@@ -50,6 +50,21 @@ fn resolve(dom: &Domain, domid: u16) -> u16 {
     }
 }
 
+/// The domain an op names when it is not the caller (`None`: the caller): as Xen's
+/// `rcu_lock_domain_by_any_id` then `XSM_TARGET`, -ESRCH when it does not exist, -EPERM unless
+/// the caller is the control domain.
+fn other(dom: &Domain, domid: u16) -> Result<Option<alloc::sync::Arc<Domain>>, Error> {
+    let id = resolve(dom, domid);
+    if id == dom.id {
+        return Ok(None);
+    }
+    let t = domain::get(id).ok_or(Error::Srch)?;
+    if dom.id != 0 {
+        return Err(Error::Perm);
+    }
+    Ok(Some(t))
+}
+
 /// The host page of guest frame `gfn` if it is `dom`'s writable RAM (FIFO control blocks and
 /// event-array pages; Xen's `map_guest_page`).
 fn ram_page(dom: &Domain, gfn: u64) -> Option<Pa> {
@@ -89,16 +104,12 @@ pub fn event_channel_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     };
     match cmd {
         EVTCHNOP_alloc_unbound => with::<evtchn_alloc_unbound>(dom, arg, |op| {
-            // Allocating in another domain's table is the toolstack's job (dom0 only).
-            if resolve(dom, op.dom) != dom.id {
-                return Err(if dom.id == 0 {
-                    Error::Srch
-                } else {
-                    Error::Perm
-                });
-            }
+            // DOMID_SELF as the remote end means the caller, whichever table the port is in.
             let remote = resolve(dom, op.remote_dom);
-            op.port = x.evtchn.lock().alloc_unbound(&Words(x), DomId(remote))?;
+            let t = other(dom, op.dom)?;
+            let t: &Domain = t.as_deref().unwrap_or(dom);
+            let tx = t.xen.as_ref().ok_or(Error::Srch)?;
+            op.port = tx.evtchn.lock().alloc_unbound(&Words(tx), DomId(remote))?;
             Ok(())
         }),
         EVTCHNOP_bind_interdomain => with::<evtchn_bind_interdomain>(dom, arg, |op| {
@@ -162,14 +173,10 @@ pub fn event_channel_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
             Ok(())
         }),
         EVTCHNOP_status => with::<evtchn_status>(dom, arg, |op| {
-            if resolve(dom, op.dom) != dom.id {
-                return Err(if dom.id == 0 {
-                    Error::Srch
-                } else {
-                    Error::Perm
-                });
-            }
-            let (status, vcpu) = x.evtchn.lock().status(op.port)?;
+            let t = other(dom, op.dom)?;
+            let t: &Domain = t.as_deref().unwrap_or(dom);
+            let tx = t.xen.as_ref().ok_or(Error::Srch)?;
+            let (status, vcpu) = tx.evtchn.lock().status(op.port)?;
             status.fill(vcpu, op);
             Ok(())
         }),

@@ -16,6 +16,7 @@ use crate::guestmem;
 use crate::vcpu::Next;
 use addr::{Ipa, Pa, PAGE_SIZE};
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU32, Ordering};
 use spin::{Mutex, MutexGuard};
 use xen_abi::errno::*;
@@ -37,6 +38,10 @@ pub struct Grants {
     /// Guest frames given back by `XENMEM_decrease_reservation` (Linux's ballooned pages, where
     /// it maps grants) and the host page each keeps for `XENMEM_populate_physmap`.
     pub released: Mutex<BTreeMap<u64, Pa>>,
+    /// As a mapper: the granter of each live mapping, by handle. Holding it keeps the granter's
+    /// frames alive while they are mapped here, even once it is destroyed (Xen's page
+    /// references), and finds it again for the unmap.
+    pub granters: Mutex<BTreeMap<u32, Arc<Domain>>>,
 }
 
 impl Grants {
@@ -47,6 +52,7 @@ impl Grants {
             maptrack: Mutex::new(::gnttab::Maptrack::new(MAPTRACK_LIMIT)),
             foreign: Mutex::new(BTreeSet::new()),
             released: Mutex::new(BTreeMap::new()),
+            granters: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -320,7 +326,7 @@ impl StatusField for gnttab_copy {
 
 /// `map_grant_ref` for one request of `dom`.
 fn map_one(dom: &Domain, x: &XenState, op: &mut gnttab_map_grant_ref) {
-    let r = (|| {
+    let r = (|| -> Result<::gnttab::Mapped, ::gnttab::Error> {
         ::gnttab::check_map_flags(op.flags)?;
         let gd = crate::domain::get(op.dom).ok_or(::gnttab::Error::BadDomain)?;
         let gx = gd.xen.as_ref().ok_or(::gnttab::Error::BadDomain)?;
@@ -330,17 +336,21 @@ fn map_one(dom: &Domain, x: &XenState, op: &mut gnttab_map_grant_ref) {
             host_addr: Ipa(op.host_addr),
         };
         let mut mt = x.grants.maptrack.lock();
-        let mut act = gx.grants.active.lock();
-        let mut ent = Entries::lock(&gd, gx);
-        ::gnttab::map(
-            &mut mt,
-            ::gnttab::DomId(dom.id),
-            ::gnttab::DomId(op.dom),
-            &mut act,
-            &mut ent,
-            &req,
-            &mut super::p2m::CallerP2m { dom, x },
-        )
+        let m = {
+            let mut act = gx.grants.active.lock();
+            let mut ent = Entries::lock(&gd, gx);
+            ::gnttab::map(
+                &mut mt,
+                ::gnttab::DomId(dom.id),
+                ::gnttab::DomId(op.dom),
+                &mut act,
+                &mut ent,
+                &req,
+                &mut super::p2m::CallerP2m { dom, x },
+            )?
+        };
+        x.grants.granters.lock().insert(m.handle.0, gd.clone());
+        Ok(m)
     })();
     match r {
         Ok(m) => {
@@ -356,27 +366,59 @@ fn map_one(dom: &Domain, x: &XenState, op: &mut gnttab_map_grant_ref) {
 fn unmap_one(dom: &Domain, x: &XenState, handle: u32, host_addr: u64, new_addr: u64) -> i16 {
     let handle = ::gnttab::Handle(handle);
     let mut mt = x.grants.maptrack.lock();
-    let r = (|| {
-        let (granter, _) = ::gnttab::granter_of(&mt, handle)?;
-        // The granter cannot be gone while it has pinned grants (domains are not destroyed
-        // yet); if it were, the mapping would stay (Xen crashes the mapper then).
-        let gd = crate::domain::get(granter.0).ok_or(::gnttab::Error::GeneralError)?;
-        let gx = gd.xen.as_ref().ok_or(::gnttab::Error::GeneralError)?;
-        let mut act = gx.grants.active.lock();
-        let mut ent = Entries::lock(&gd, gx);
-        ::gnttab::unmap(
-            &mut mt,
-            &mut act,
-            &mut ent,
-            &::gnttab::UnmapRequest {
-                handle,
-                host_addr,
-                new_addr,
-            },
-            &mut super::p2m::CallerP2m { dom, x },
-        )
+    let mut gone = None;
+    let r = (|| -> Result<(), ::gnttab::Error> {
+        ::gnttab::granter_of(&mt, handle)?;
+        // The mapping holds its granter, destroyed or not.
+        let gd = x
+            .grants
+            .granters
+            .lock()
+            .get(&handle.0)
+            .cloned()
+            .ok_or(::gnttab::Error::GeneralError)?;
+        {
+            let gx = gd.xen.as_ref().ok_or(::gnttab::Error::GeneralError)?;
+            let mut act = gx.grants.active.lock();
+            let mut ent = Entries::lock(&gd, gx);
+            ::gnttab::unmap(
+                &mut mt,
+                &mut act,
+                &mut ent,
+                &::gnttab::UnmapRequest {
+                    handle,
+                    host_addr,
+                    new_addr,
+                },
+                &mut super::p2m::CallerP2m { dom, x },
+            )?;
+        }
+        if mt.get(handle).is_none() {
+            gone = x.grants.granters.lock().remove(&handle.0);
+        }
+        drop(gd);
+        Ok(())
     })();
+    drop(mt);
+    // Dropped after the locks: a destroyed granter may be freed here.
+    drop(gone);
     ::gnttab::status(&r)
+}
+
+/// Unmaps every grant `dom` (dying, on no pCPU) still maps (Xen's `gnttab_release_mappings`),
+/// so the granters' pins drop and nothing keeps them alive for it.
+pub fn release_mappings(dom: &Domain, x: &XenState) {
+    let live: alloc::vec::Vec<(u32, u64)> = x
+        .grants
+        .maptrack
+        .lock()
+        .iter()
+        .map(|(h, m)| (h.0, m.host_addr.0))
+        .collect();
+    for (h, at) in live {
+        unmap_one(dom, x, h, at, 0);
+    }
+    x.grants.granters.lock().clear();
 }
 
 /// The hypervisor side of a grant copy for the calling domain.

@@ -16,7 +16,11 @@ fn err(e: u32) -> Outcome {
     (-(i64::from(e)), Next::Continue)
 }
 
-/// `hvm_op(HVMOP_set_param / HVMOP_get_param, xen_hvm_param *)` (Xen's arch/arm/hvm.c).
+/// `hvm_op(HVMOP_set_param / HVMOP_get_param, xen_hvm_param *)` as Xen 4.17's arch/arm/hvm.c:
+/// the target must exist (-ESRCH) and be the caller or, for the control domain, any domain
+/// (-EPERM); the toolstack's params (callback IRQ, xenstore and console page and port, monitor
+/// ring) are set only by another domain (a domain setting its own: -EPERM) and read by both
+/// (the monitor ring only by the toolstack); every other index is -EINVAL.
 pub fn hvm_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let (op, arg) = (a[0] as u32, a[1]);
     if op != HVMOP_set_param && op != HVMOP_get_param {
@@ -25,33 +29,55 @@ pub fn hvm_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let Ok(mut p) = guestmem::read::<xen_hvm_param>(dom, arg) else {
         return err(XEN_EFAULT);
     };
-    if p.index as usize >= HVM_NR_PARAMS {
-        return err(XEN_EINVAL);
-    }
-    let target = if p.domid == DOMID_SELF || p.domid == dom.id {
-        None
-    } else if dom.id == 0 {
-        Some(p.domid)
+    let id = if p.domid == DOMID_SELF {
+        dom.id
     } else {
+        p.domid
+    };
+    let Some(d) = crate::domain::get(id) else {
+        return err(XEN_ESRCH);
+    };
+    if d.id != dom.id && dom.id != 0 {
         return err(XEN_EPERM);
+    }
+    let own = d.id == dom.id;
+    let toolstack_only = matches!(
+        p.index,
+        HVM_PARAM_CALLBACK_IRQ
+            | HVM_PARAM_STORE_PFN
+            | HVM_PARAM_STORE_EVTCHN
+            | HVM_PARAM_CONSOLE_PFN
+            | HVM_PARAM_CONSOLE_EVTCHN
+            | HVM_PARAM_MONITOR_RING_PFN
+    );
+    let allowed = if op == HVMOP_set_param {
+        match (toolstack_only, own) {
+            (false, _) => Err(XEN_EINVAL),
+            (true, true) => Err(XEN_EPERM),
+            (true, false) => Ok(()),
+        }
+    } else {
+        match p.index {
+            HVM_PARAM_MONITOR_RING_PFN if own => Err(XEN_EPERM),
+            _ if toolstack_only => Ok(()),
+            _ => Err(XEN_EINVAL),
+        }
     };
-    let d = match target {
-        None => None,
-        Some(id) => match crate::domain::get(id) {
-            Some(d) => Some(d),
-            None => return err(XEN_ESRCH),
-        },
-    };
-    let d: &Domain = d.as_deref().unwrap_or(dom);
+    if let Err(e) = allowed {
+        return err(e);
+    }
     let Some(x) = d.xen.as_ref() else {
+        return err(XEN_EINVAL);
+    };
+    let Some(slot) = usize::try_from(p.index).ok().filter(|&i| i < HVM_NR_PARAMS) else {
         return err(XEN_EINVAL);
     };
     let mut params = x.hvm_params.lock();
     if op == HVMOP_set_param {
-        params[p.index as usize] = p.value;
+        params[slot] = p.value;
         (0, Next::Continue)
     } else {
-        p.value = params[p.index as usize];
+        p.value = params[slot];
         drop(params);
         match guestmem::write(dom, arg, &p) {
             Ok(()) => (0, Next::Continue),

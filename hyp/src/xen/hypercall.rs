@@ -296,6 +296,20 @@ fn console_io(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
 
 /// Bits of `memory_op`'s command that are the command (xen/include/public/memory.h).
 const MEMOP_CMD_MASK: u64 = 0x3f;
+/// `MEMOP_EXTENT_SHIFT` (memory.h): a continuation's progress rides above the command.
+const MEMOP_EXTENT_SHIFT: u32 = 6;
+
+/// The domain a memory op names (`rcu_lock_domain_by_any_id` + Xen's `XSM_TARGET`): the caller
+/// (DOMID_SELF or its id), or for the control domain any other; -ESRCH when there is none,
+/// -EPERM for another domain's call on it.
+fn target_domain(dom: &Domain, domid: u16) -> Result<alloc::sync::Arc<Domain>, u32> {
+    let id = if domid == DOMID_SELF { dom.id } else { domid };
+    let t = crate::domain::get(id).ok_or(XEN_ESRCH)?;
+    if t.id != dom.id && dom.id != 0 {
+        return Err(XEN_EPERM);
+    }
+    Ok(t)
+}
 
 fn memory_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let (cmd, arg) = ((a[0] & MEMOP_CMD_MASK) as u32, a[1]);
@@ -304,43 +318,90 @@ fn memory_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     };
     match cmd {
         XENMEM_add_to_physmap => {
+            if a[0] >> MEMOP_EXTENT_SHIFT > u64::from(u16::MAX) {
+                return err(XEN_EDOM);
+            }
             let Ok(xatp) = guestmem::read::<xen_add_to_physmap>(dom, arg) else {
                 return err(XEN_EFAULT);
             };
-            if xatp.domid != DOMID_SELF && xatp.domid != dom.id {
-                return err(XEN_ESRCH);
+            // Foreign mapping is only possible via add_to_physmap_batch.
+            if xatp.space == XENMAPSPACE_gmfn_foreign {
+                return err(XEN_ENOSYS);
             }
-            add_to_physmap(dom, x, xatp.space, xatp.idx, xatp.gpfn)
+            let t = match target_domain(dom, xatp.domid) {
+                Ok(t) => t,
+                Err(e) => return err(e),
+            };
+            let Some(tx) = t.xen.as_ref() else {
+                return err(XEN_ESRCH);
+            };
+            add_to_physmap(&t, tx, xatp.space, xatp.idx, xatp.gpfn)
         }
         XENMEM_add_to_physmap_batch => {
+            if a[0] >> MEMOP_EXTENT_SHIFT > u64::from(u16::MAX) {
+                return err(XEN_EDOM);
+            }
             let Ok(b) = guestmem::read::<xen_add_to_physmap_batch>(dom, arg) else {
                 return err(XEN_EFAULT);
             };
-            if b.domid != DOMID_SELF && b.domid != dom.id {
-                return err(XEN_ESRCH);
+            if u32::from(b.space) == XENMAPSPACE_gmfn_range {
+                return err(XEN_EOPNOTSUPP);
             }
-            for i in 0..u64::from(b.size) {
+            let t = match target_domain(dom, b.domid) {
+                Ok(t) => t,
+                Err(e) => return err(e),
+            };
+            let Some(tx) = t.xen.as_ref() else {
+                return err(XEN_ESRCH);
+            };
+            // The continuation's next entry rides above MEMOP_EXTENT_SHIFT (Xen's).
+            let first = a[0] >> MEMOP_EXTENT_SHIFT;
+            let size = u64::from(b.size);
+            if size < first || (size == first && first != 0) {
+                return err(XEN_EILSEQ);
+            }
+            let mut i = first;
+            while i < size {
+                if i - first == BATCH {
+                    a[0] = (a[0] & MEMOP_CMD_MASK) | (i << MEMOP_EXTENT_SHIFT);
+                    return (RESTART, Next::Continue);
+                }
                 let (Ok(idx), Ok(gpfn)) = (
                     guestmem::read::<u64>(dom, b.idxs.wrapping_add(8 * i)),
                     guestmem::read::<u64>(dom, b.gpfns.wrapping_add(8 * i)),
                 ) else {
                     return err(XEN_EFAULT);
                 };
-                let (r, _) = add_to_physmap(dom, x, u32::from(b.space), idx, gpfn);
+                if gpfn == u64::MAX {
+                    return err(XEN_EINVAL);
+                }
+                let r = if u32::from(b.space) == XENMAPSPACE_gmfn_foreign {
+                    super::p2m::map_gmfn_foreign(&t, tx, b.u, idx, gpfn)
+                } else {
+                    add_to_physmap(&t, tx, u32::from(b.space), idx, gpfn).0
+                };
                 if guestmem::write(dom, b.errs.wrapping_add(4 * i), &(r as i32)).is_err() {
                     return err(XEN_EFAULT);
                 }
+                i += 1;
             }
             ok(0)
         }
         XENMEM_remove_from_physmap => {
+            if a[0] >> MEMOP_EXTENT_SHIFT != 0 {
+                return err(XEN_EINVAL);
+            }
             let Ok(r) = guestmem::read::<xen_remove_from_physmap>(dom, arg) else {
                 return err(XEN_EFAULT);
             };
-            if r.domid != DOMID_SELF && r.domid != dom.id {
+            let t = match target_domain(dom, r.domid) {
+                Ok(t) => t,
+                Err(e) => return err(e),
+            };
+            let Some(tx) = t.xen.as_ref() else {
                 return err(XEN_ESRCH);
-            }
-            match unmap_gfn(dom, x, r.gpfn) {
+            };
+            match unmap_gfn(&t, tx, r.gpfn) {
                 Ok(()) => ok(0),
                 Err(_) => err(XEN_ENOENT),
             }
@@ -355,13 +416,10 @@ fn memory_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
             if domid != DOMID_SELF && domid != dom.id && dom.id != 0 {
                 return err(XEN_EPERM);
             }
-            let target = if domid == DOMID_SELF {
-                Some(dom.id)
-            } else {
-                Some(domid)
-            };
-            match target.and_then(crate::domain::get) {
-                Some(d) => ok((d.ram_bytes / PAGE_SIZE) as i64),
+            let target = if domid == DOMID_SELF { dom.id } else { domid };
+            match crate::domain::get(target) {
+                Some(d) if cmd == XENMEM_current_reservation => ok(d.tot_pages() as i64),
+                Some(d) => ok(d.mem.lock().max_pages as i64),
                 None => err(XEN_ESRCH),
             }
         }
@@ -515,22 +573,34 @@ fn sched_op(dom: &Domain, v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
                 return err(XEN_EFAULT);
             };
             crate::info!("d{}v{}: SCHEDOP_shutdown reason {}", dom.id, v.id, s.reason);
-            if dom.id == 0 {
-                match s.reason {
-                    SHUTDOWN_reboot => crate::smp::system_reset(),
-                    SHUTDOWN_poweroff => crate::smp::system_off(),
-                    _ => {
-                        crate::info!("dom0 crashed or shut down (reason {}): stopping", s.reason);
-                        crate::smp::system_off()
-                    }
-                }
-            }
-            (0, Next::Off)
+            // Xen passes the reason as a u8 and checks nothing else.
+            super::lifecycle::domain_shutdown(dom, s.reason & 0xff);
+            ok(0)
         }
         SCHEDOP_shutdown_code => {
-            let Ok(_s) = guestmem::read::<sched_shutdown>(dom, arg) else {
+            let Ok(s) = guestmem::read::<sched_shutdown>(dom, arg) else {
                 return err(XEN_EFAULT);
             };
+            let _ = dom.life.shutdown_code.compare_exchange(
+                crate::domain::SHUTDOWN_CODE_INVALID,
+                s.reason & 0xff,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            ok(0)
+        }
+        SCHEDOP_remote_shutdown => {
+            let Ok(s) = guestmem::read::<sched_remote_shutdown>(dom, arg) else {
+                return err(XEN_EFAULT);
+            };
+            // Xen: rcu_lock_domain_by_id (DOMID_SELF is no id: -ESRCH), then XSM_DM_PRIV.
+            let Some(t) = crate::domain::get(s.domain_id) else {
+                return err(XEN_ESRCH);
+            };
+            if dom.id != 0 {
+                return err(XEN_EPERM);
+            }
+            super::lifecycle::domain_shutdown(&t, s.reason & 0xff);
             ok(0)
         }
         _ => err(XEN_ENOSYS),

@@ -10,11 +10,14 @@ mod event;
 mod gnttab;
 pub mod hvm;
 pub mod hypercall;
+pub mod lifecycle;
 mod p2m;
 
 use crate::domain::Domain;
 use crate::vcpu::apply_effects;
 use addr::{Ipa, Pa, PAGE_SIZE};
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use spin::Mutex;
@@ -66,6 +69,13 @@ pub struct XenState {
     pub xenheap_gfns: Mutex<Vec<(Pa, u64)>>,
     /// HVM params (`HVMOP_get_param` / `set_param`).
     pub hvm_params: Mutex<[u64; HVM_NR_PARAMS]>,
+    /// Another domain's frames this domain maps (XENMAPSPACE_gmfn_foreign): guest frame ->
+    /// the owner (kept alive, so its frames are freed only after the last mapping goes) and
+    /// the host frame.
+    pub foreign_maps: Mutex<BTreeMap<u64, (Arc<Domain>, Pa)>>,
+    /// This domain's frames other domains map with XENMAPSPACE_gmfn_foreign: host frame ->
+    /// mappings. Such a frame is not given back by XENMEM_decrease_reservation.
+    pub foreign_pins: Mutex<BTreeMap<u64, u32>>,
 }
 
 impl XenState {
@@ -107,6 +117,8 @@ impl XenState {
             hvm_params: Mutex::new(initial_params(evtchn_ppi)),
             xenheap_gfns: Mutex::new(Vec::new()),
             grants: self::gnttab::Grants::new(),
+            foreign_maps: Mutex::new(BTreeMap::new()),
+            foreign_pins: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -336,12 +348,27 @@ pub fn map_xenheap_page(dom: &Domain, x: &XenState, gfn: u64, pa: Pa) -> Result<
             .map_err(|_| MapError::Failed)?;
         // Whatever Xenith page was at this frame is not mapped any more.
         placed.retain(|&(_, g)| g != gfn);
+        x.grants.foreign.lock().remove(&gfn);
+        flush_tlb(dom);
     }
     s2.map(&mut tm, ipa, pa, PAGE_SIZE, MemType::Normal, Perm::RW)
         .map_err(|_| MapError::Failed)?;
     placed.push((pa, gfn));
-    crate::arch::tlb::flush_guest_all();
+    flush_tlb(dom);
+    drop(s2);
+    drop(placed);
+    drop(p2m::forget_foreign(x, gfn));
     Ok(())
+}
+
+/// Invalidates every translation of `dom`'s VMID on every pCPU after a change of its stage 2
+/// (the caller's own, loaded here, or another domain's the toolstack changes).
+pub fn flush_tlb(dom: &Domain) {
+    if crate::arch::sysreg::read!(vttbr_el2) == dom.vttbr {
+        crate::arch::tlb::flush_guest_all();
+    } else {
+        crate::arch::tlb::flush_vmid(dom.vttbr);
+    }
 }
 
 /// XENMEM_remove_from_physmap: unmaps guest frame `gfn` (a Xenith page or the domain's RAM).
@@ -357,6 +384,11 @@ pub fn unmap_gfn(dom: &Domain, x: &XenState, gfn: u64) -> Result<(), MapError> {
     s2.unmap(&mut tm, ipa, PAGE_SIZE)
         .map_err(|_| MapError::Failed)?;
     placed.retain(|&(_, g)| g != gfn);
-    crate::arch::tlb::flush_guest_all();
+    flush_tlb(dom);
+    drop(s2);
+    drop(placed);
+    x.grants.foreign.lock().remove(&gfn);
+    // The owner's frame may be freed once the mapping is gone from every TLB (above).
+    drop(p2m::forget_foreign(x, gfn));
     Ok(())
 }

@@ -18,7 +18,7 @@
 //! - the wall time of 1000 `xen_version` round trips, in ns per call (a benchmark figure).
 
 mod gnt;
-mod sys;
+use libxen::sys;
 
 use std::io;
 use std::os::unix::fs::FileTypeExt;
