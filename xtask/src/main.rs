@@ -344,12 +344,11 @@ pub fn prepare_linux() -> Result<LinuxAssets> {
     let deb = fetch::ensure_debian()?;
     let dir = target_dir().join("xenith");
     let initramfs = dir.join("initramfs.cpio.gz");
+    let dom0_debs = fetch::ensure_dom0_debs()?;
     let tools = build::build_dom0_tools()?;
-    image::build_initramfs(&deb, &tools, &initramfs)?;
+    image::build_initramfs(&deb, &tools, &dom0_debs, &initramfs)?;
     let domu_initramfs = dir.join("domu-initramfs.cpio.gz");
-    let busybox = std::fs::read(&deb.busybox)
-        .with_context(|| format!("reading {}", deb.busybox.display()))?;
-    image::write_if_changed(&domu_initramfs, &image::domu_initramfs(&busybox)?)?;
+    image::build_domu_initramfs(&deb, &domu_initramfs)?;
     let disk = dir.join("disk.img");
     image::write_if_changed(&disk, &image::test_disk())?;
     say(format!("initramfs: {}", initramfs.display()));

@@ -38,12 +38,12 @@ pub enum Kind {
     Guest(std::path::PathBuf),
     /// Debian's Linux with our initramfs, under Xenith or (native) directly on QEMU.
     Linux { native: bool },
-    /// Linux dom0 beside a dom0less Linux domU with a vpl011: the serial input is switched to
-    /// the domU (CTRL-a x3), a command runs there, then the input goes back to dom0.
-    Dom0less,
     /// dom0 runs `initramfs/xl.sh`: Debian domUs built with `xl create`, reached with
     /// `xl console`, shut down, destroyed, crashed (`XENITH-XL:` lines).
     Xl,
+    /// Linux dom0 beside a dom0less Linux domU with a vpl011: the serial input is switched to
+    /// the domU (CTRL-a x3), a command runs there, then the input goes back to dom0.
+    Dom0less,
 }
 
 struct Outcome {
@@ -70,6 +70,9 @@ const XL_CHECKS: &[&str] = &[
 /// `initramfs/xen.sh` (run by dom0.sh): `XENITH-XEN: skipped (not on Xen)`, or on Xen the
 /// `/bin/xen-check` lines ending with `XENITH-XEN: done passed=N failed=M`.
 const XEN_PREFIX: &str = "XENITH-XEN: ";
+/// `initramfs/xenstore.sh` (run by xen.sh on Xen): dom0's xenstored checked by its clients,
+/// ending with `XENITH-XS: done passed=N failed=M`; `bench-*` lines carry the throughput.
+const XS_PREFIX: &str = "XENITH-XS: ";
 /// A guest's final line starts so (an earlier `# xenith-test: cpus=...` line describes the board).
 const GUEST_SUMMARY: &str = "# xenith-test: passed=";
 /// A boot whose console stays silent this long has hung (Linux prints all through its boot;
@@ -147,20 +150,6 @@ pub fn cases(guests: &[(String, std::path::PathBuf)], o: &Options) -> Vec<Case> 
             vcpus,
         });
     }
-    // dom0 (1 vCPU) and one dom0less domU (1 vCPU, 128 MiB) on a pCPU each, both vGICs.
-    for gic in [2, 3] {
-        let machine = m(gic, "cortex-a57", 2);
-        v.push(Case {
-            name: format!("dom0less/{}", machine.tag()),
-            machine,
-            kind: Kind::Dom0less,
-            limits: Limits {
-                timeout: o.linux_timeout,
-                silence: LINUX_SILENCE,
-            },
-            vcpus: Some(1),
-        });
-    }
     // xl: domUs built by our toolstack in dom0 (their boots are long under TCG).
     for (gic, smp) in [(3, 2), (2, 2)] {
         let machine = m(gic, "cortex-a57", smp);
@@ -173,6 +162,20 @@ pub fn cases(guests: &[(String, std::path::PathBuf)], o: &Options) -> Vec<Case> 
                 silence: LINUX_SILENCE * 3,
             },
             vcpus: None,
+        });
+    }
+    // dom0 (1 vCPU) and one dom0less domU (1 vCPU, 128 MiB) on a pCPU each, both vGICs.
+    for gic in [2, 3] {
+        let machine = m(gic, "cortex-a57", 2);
+        v.push(Case {
+            name: format!("dom0less/{}", machine.tag()),
+            machine,
+            kind: Kind::Dom0less,
+            limits: Limits {
+                timeout: o.linux_timeout,
+                silence: LINUX_SILENCE,
+            },
+            vcpus: Some(1),
         });
     }
     v
@@ -531,6 +534,10 @@ fn run_case(c: &Case, a: &Assets, verbose: bool) -> Result<(Vec<String>, Duratio
         Kind::Dom0less => judge_dom0less(&t),
     };
     save_log(c, &cmd, &t);
+    // Figures worth seeing on a pass: xenstored's throughput.
+    for l in t.lines.iter().filter(|l| l.contains("XENITH-XS: bench")) {
+        say(format!("{}: {}", c.name, l.trim()));
+    }
     if !failures.is_empty() {
         println!("--- {}: last 40 console lines ---", c.name);
         for l in t.lines.iter().skip(t.lines.len().saturating_sub(40)) {
@@ -644,6 +651,17 @@ pub fn judge_dom0(t: &Transcript, nproc: u32) -> Vec<String> {
         .collect();
     for l in xen.iter().filter(|l| l.contains("FAIL")) {
         f.push(format!("{XEN_PREFIX}{l}"));
+    }
+    let xs: Vec<&str> = t
+        .lines
+        .iter()
+        .filter_map(|l| l.split_once(XS_PREFIX).map(|x| x.1))
+        .collect();
+    for l in xs.iter().filter(|l| l.contains("FAIL")) {
+        f.push(format!("{XS_PREFIX}{l}"));
+    }
+    if xen.iter().any(|l| l.starts_with("done ")) && !xs.iter().any(|l| l.starts_with("done ")) {
+        f.push(format!("missing `{XS_PREFIX}done ...` (xenstore checks)"));
     }
     if dom0.is_empty() {
         f.push(format!(
@@ -759,7 +777,16 @@ mod verdicts {
         // On Xen: xen-check's lines instead of `skipped`; a FAIL fails the case.
         let mut xen = good.to_vec();
         xen[9] = "XENITH-XEN: done passed=11 failed=0";
+        assert_eq!(
+            judge_dom0(&t(&xen, true), 2).len(),
+            1,
+            "no xenstore summary"
+        );
+        xen.insert(10, "XENITH-XS: done passed=9 failed=0");
         assert!(judge_dom0(&t(&xen, true), 2).is_empty());
+        let mut xs = xen.clone();
+        xs.insert(10, "XENITH-XS: watch FAIL no event");
+        assert_eq!(judge_dom0(&t(&xs, true), 2).len(), 1);
         xen.insert(9, "XENITH-XEN: evtchn-errors FAIL NOTIFY 99: got EPERM");
         assert_eq!(judge_dom0(&t(&xen, true), 2).len(), 1);
         let mut none = good.to_vec();

@@ -135,9 +135,9 @@ fn build(tree: &Tree, spec: &Dom0lessDomain, id: DomId, npcpus: usize) -> Result
         .ok_or("no frame allocator")?
         .alloc(pages, (SZ_2M / PAGE_SIZE) as usize, true)
         .map_err(|_| format!("not enough free RAM for {} MiB", mem >> 20))?;
-    let mut owned = DomMem::new(mem / PAGE_SIZE);
-    owned.add(pa, pages);
-    *d.mem.get_mut() = owned;
+    let mut m = DomMem::new(mem / PAGE_SIZE);
+    m.add(pa, pages);
+    *d.mem.get_mut() = m;
     d.stage2
         .get_mut()
         .map(

@@ -406,6 +406,7 @@ fn memory_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
                 Err(_) => err(XEN_ENOENT),
             }
         }
+        XENMEM_acquire_resource => acquire_resource(dom, x, a),
         XENMEM_decrease_reservation => super::p2m::decrease_reservation(dom, x, a),
         XENMEM_populate_physmap => super::p2m::populate_physmap(dom, x, a),
         XENMEM_maximum_ram_page => ok(crate::mm::max_ram_page() as i64),
@@ -426,6 +427,71 @@ fn memory_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
         XENMEM_get_sharing_freed_pages | XENMEM_get_sharing_shared_pages => ok(0),
         _ => err(XEN_ENOSYS),
     }
+}
+
+/// `XENMEM_acquire_resource` (common/memory.c), for the toolstack's grant-table seeding
+/// (`xenforeignmemory_map_resource`): the control domain maps frames of another domain's
+/// shared grant table (`XENMEM_resource_grant_table`, id shared; the table grows to cover
+/// them) at the guest frames of `frame_list`, as foreign mappings that keep the domain alive.
+/// A NULL `frame_list` with `nr_frames` 0 asks for the resource's size. Other resources
+/// -EOPNOTSUPP, as Xen 4.17 answers an unknown type.
+fn acquire_resource(dom: &Domain, x: &XenState, a: &mut [u64; 5]) -> Outcome {
+    let arg = a[1];
+    let Ok(mut r) = guestmem::read::<xen_mem_acquire_resource>(dom, arg) else {
+        return err(XEN_EFAULT);
+    };
+    if r.pad != 0 || r.frame >> 32 != 0 || (r.frame + u64::from(r.nr_frames)) >> 32 != 0 {
+        return err(XEN_EINVAL);
+    }
+    // rcu_lock_remote_domain_by_id: not the caller itself, then XSM_DM_PRIV.
+    let t = match crate::domain::get(r.domid) {
+        Some(t) if t.id == dom.id => return err(XEN_EPERM),
+        Some(t) => t,
+        None => return err(XEN_ESRCH),
+    };
+    if dom.id != 0 {
+        return err(XEN_EPERM);
+    }
+    let max = match (r.r#type, r.id) {
+        (XENMEM_resource_grant_table, XENMEM_resource_grant_table_id_shared) => {
+            super::GNTTAB_MAX_FRAMES as u64
+        }
+        _ => return err(XEN_EOPNOTSUPP),
+    };
+    if r.frame_list == 0 {
+        if r.nr_frames != 0 || a[0] >> MEMOP_EXTENT_SHIFT != 0 {
+            return err(XEN_EINVAL);
+        }
+        r.nr_frames = max as u32;
+        return match guestmem::write(dom, arg, &r) {
+            Ok(()) => ok(0),
+            Err(_) => err(XEN_EFAULT),
+        };
+    }
+    if r.frame + u64::from(r.nr_frames) > max {
+        return err(XEN_EINVAL);
+    }
+    let Some(tx) = t.xen.as_ref() else {
+        return err(XEN_EINVAL);
+    };
+    for i in 0..u64::from(r.nr_frames) {
+        let Some(frame) = super::gnttab::frame(tx, r.frame + i) else {
+            return err(if i == 0 { XEN_ENOMEM } else { XEN_EIO });
+        };
+        let Ok(gfn) = guestmem::read::<u64>(dom, r.frame_list.wrapping_add(8 * i)) else {
+            return err(XEN_EFAULT);
+        };
+        let at = gfn
+            .checked_mul(PAGE_SIZE)
+            .filter(|&ipa| ipa < (1u64 << stage2::IPA_BITS));
+        let mapped =
+            at.is_some_and(|ipa| super::p2m::map_foreign(dom, x, Ipa(ipa), frame, true).is_ok());
+        if !mapped {
+            return err(if i == 0 { XEN_EINVAL } else { XEN_EIO });
+        }
+        x.foreign_maps.lock().insert(gfn, (t.clone(), frame));
+    }
+    ok(0)
 }
 
 fn add_to_physmap(dom: &Domain, x: &XenState, space: u32, idx: u64, gpfn: u64) -> Outcome {

@@ -270,6 +270,25 @@ impl Privcmd {
         }
     }
 
+    /// `HVMOP_get_param` of domain `domid` (e.g. `HVM_PARAM_CONSOLE_PFN`).
+    pub fn hvm_get_param(&self, domid: u16, index: u32) -> io::Result<u64> {
+        use xen_abi::hvm::{xen_hvm_param, HVMOP_get_param};
+        use xen_abi::FromZeros;
+        let mut p = xen_hvm_param::new_zeroed();
+        p.domid = domid;
+        p.index = index;
+        let ptr: *mut xen_hvm_param = &mut p;
+        // SAFETY: `hvm_op(HVMOP_get_param, arg)` reads and writes the 16-byte `xen_hvm_param`
+        // at `arg`, which is ours and live for the call.
+        unsafe {
+            self.hypercall(
+                xen_abi::hypercall::__HYPERVISOR_hvm_op,
+                [u64::from(HVMOP_get_param), ptr as u64, 0, 0, 0],
+            )
+        }?;
+        Ok(p.value)
+    }
+
     /// `xen_version(cmd, NULL)`: for the sub-ops that return a number (and, for the others,
     /// their error on a NULL buffer).
     pub fn xen_version(&self, cmd: u64) -> io::Result<i32> {
@@ -720,6 +739,54 @@ pub fn make_raw(fd: std::os::fd::RawFd) -> io::Result<()> {
     RawTerminal::new(fd).map(std::mem::forget)
 }
 
+/// A new pseudo-terminal: the master (non-blocking, close-on-exec), the slave opened and
+/// set raw (`cfmakeraw`; kept open by the caller so the master never sees a hang-up when
+/// the last user of the slave closes it), and the slave's path (`/dev/pts/N`). What Xen's
+/// xenconsoled does for each domain's console (`openpty` + `cfmakeraw`).
+pub fn openpty_raw() -> io::Result<(File, File, String)> {
+    let master = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open("/dev/ptmx")?;
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes the pty number to the `c_uint` we pass.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN as libc::Ioctl, &mut n) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads the `c_int` we pass (0: unlock).
+    if unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCSPTLCK as libc::Ioctl,
+            &mut unlock,
+        )
+    } < 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    let path = format!("/dev/pts/{n}");
+    let slave = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(&path)?;
+    // SAFETY: `termios` is plain data; tcgetattr fills it before we read it.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `t` is a live termios for tcgetattr to fill / tcsetattr to read.
+    unsafe {
+        if libc::tcgetattr(slave.as_raw_fd(), &mut t) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        libc::cfmakeraw(&mut t);
+        if libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok((master, slave, path))
+}
+
 /// `mount -t xenfs xenfs <dir>`.
 pub fn mount_xenfs(dir: &str) -> io::Result<()> {
     let src = c"xenfs";
@@ -795,6 +862,24 @@ mod tests {
         let m = Mapping::map_file(&f, 4096).unwrap();
         let mut b = [0u8; 2];
         m.read_bytes(4095, &mut b);
+    }
+
+    /// A pty round trip: raw mode (no echo, no line buffering), both directions.
+    #[test]
+    fn pty_is_raw() {
+        let Ok((mut m, mut s, path)) = openpty_raw() else {
+            return; // no /dev/ptmx in this sandbox
+        };
+        assert!(path.starts_with("/dev/pts/"));
+        m.write_all(b"ab\r").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let mut b = [0u8; 16];
+        let n = s.read(&mut b).unwrap();
+        assert_eq!(&b[..n], b"ab\r", "no line discipline translation");
+        s.write_all(b"xy\n").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let n = m.read(&mut b).unwrap();
+        assert_eq!(&b[..n], b"xy\n", "no echo, no \\n -> \\r\\n");
     }
 
     fn tempfile_4k() -> File {

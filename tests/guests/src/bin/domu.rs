@@ -43,12 +43,16 @@ const __HYPERVISOR_domctl: u64 = 36;
 const VIRQ_DOM_EXC: u32 = 3;
 // errno.h (not in the shared helper)
 const ENODATA: i64 = 61;
+const EOPNOTSUPP: i64 = 95;
 // memory.h
 const XENMEM_decrease_reservation: u64 = 1;
 const XENMEM_populate_physmap: u64 = 6;
 const XENMEM_remove_from_physmap: u64 = 15;
 const XENMEM_add_to_physmap_batch: u64 = 23;
 const XENMAPSPACE_gmfn_foreign: u16 = 4;
+const XENMEM_acquire_resource: u64 = 28;
+const XENMEM_resource_grant_table: u16 = 1;
+const XENMEM_resource_grant_table_id_shared: u32 = 0;
 // sched.h
 const SCHEDOP_remote_shutdown: u64 = 4;
 const SHUTDOWN_poweroff: u32 = 0;
@@ -90,6 +94,8 @@ const PARAMS_GFN: u64 = RAM_GFN + 1;
 /// Order-0 pages populated at RAM_GFN, the 2 MiB extent at RAM_GFN + 0x200, 4 magic pages.
 const SMALL_PAGES: u64 = 16;
 const MAX_MEM_KB: u64 = 4096;
+/// A `grant_entry_v1` as u64: flags GTF_permit_access, domid 0, frame 0x39001 (xenstore page).
+const GRANT_ENTRY: u64 = (0x39001 << 32) | 1;
 
 /// `struct xen_arch_domainconfig` (arch-arm.h).
 #[repr(C)]
@@ -260,6 +266,18 @@ struct xen_add_to_physmap_batch {
     errs: u64,
 }
 
+/// `struct xen_mem_acquire_resource` (memory.h).
+#[repr(C)]
+struct xen_mem_acquire_resource {
+    domid: u16,
+    kind: u16,
+    id: u32,
+    nr_frames: u32,
+    pad: u32,
+    frame: u64,
+    frame_list: u64,
+}
+
 /// `struct xen_remove_from_physmap` (memory.h).
 #[repr(C)]
 struct xen_remove_from_physmap {
@@ -321,6 +339,7 @@ const _: () = {
     assert!(size_of::<xen_memory_reservation>() == 32);
     assert!(size_of::<xen_add_to_physmap_batch>() == 32);
     assert!(size_of::<xen_remove_from_physmap>() == 16);
+    assert!(size_of::<xen_mem_acquire_resource>() == 32);
     assert!(size_of::<sched_remote_shutdown>() == 8);
     assert!(size_of::<evtchn_bind_interdomain>() == 12);
     assert!(size_of::<xen_domctl>() == 144);
@@ -449,6 +468,17 @@ fn map_foreign(foreign: u16, idxs: &[u64], gpfns: &[u64], errs: &mut [i32]) -> i
         __HYPERVISOR_memory_op,
         XENMEM_add_to_physmap_batch,
         &mut b as *mut _ as u64,
+        0,
+        0,
+        0,
+    )
+}
+
+fn acquire(r: &mut xen_mem_acquire_resource) -> i64 {
+    hypercall(
+        __HYPERVISOR_memory_op,
+        XENMEM_acquire_resource,
+        r as *mut _ as u64,
         0,
         0,
         0,
@@ -842,6 +872,40 @@ fn main(b: &'static Board) {
     let r = map_foreign(DOMID_SELF, &[SHINFO.addr() >> 12], &[ext_gfn + 3], &mut e1);
     check!(r == 0 && e1[0] == -EINVAL as i32, "a foreign map of DOMID_SELF is -EINVAL in errs";
         "returned {r}, errs {e1:?}");
+
+    // Its grant table, as libxc seeds it (xenforeignmemory_map_resource).
+    let mut ar = xen_mem_acquire_resource {
+        domid: d,
+        kind: XENMEM_resource_grant_table,
+        id: XENMEM_resource_grant_table_id_shared,
+        nr_frames: 0,
+        pad: 0,
+        frame: 0,
+        frame_list: 0,
+    };
+    let r = acquire(&mut ar);
+    check!(r == 0 && ar.nr_frames >= 1, "acquire_resource(grant table) with no frame list gives its size";
+        "returned {r} {}, nr_frames {}", errname(r), ar.nr_frames);
+    let gt_gfn = [ext_gfn + 4];
+    ar.nr_frames = 1;
+    ar.frame_list = gt_gfn.as_ptr() as u64;
+    let r = acquire(&mut ar);
+    // SAFETY: the domU's grant-table frame 0 is mapped at `ext_gfn + 4` (identity map).
+    let e1 = unsafe {
+        poke::<u64>(((ext_gfn + 4) << 12) + 8, GRANT_ENTRY);
+        peek::<u64>(((ext_gfn + 4) << 12) + 8)
+    };
+    check!(r == 0 && e1 == GRANT_ENTRY, "acquire_resource maps its grant-table frame 0 here (an entry written)";
+        "returned {r} {}, entry {e1:#x}", errname(r));
+    let r = unmap(ext_gfn + 4);
+    check!(r == 0, "remove_from_physmap of the grant-table frame"; "returned {r} {}", errname(r));
+    ar.domid = 0;
+    let r = acquire(&mut ar);
+    check!(r == -EPERM, "acquire_resource of our own grant table is -EPERM"; "returned {r} {}", errname(r));
+    ar.domid = d;
+    ar.kind = 99;
+    let r = acquire(&mut ar);
+    check!(r == -EOPNOTSUPP, "acquire_resource of an unknown resource type is -EOPNOTSUPP"; "returned {r}");
 
     // Event channels for it, and its params.
     let mut store = evtchn_alloc_unbound {
