@@ -114,6 +114,24 @@ pub fn domctl(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
             }
         }
         (XEN_DOMCTL_cacheflush, Some(t)) => return cacheflush(dom, &t, at, &mut op),
+        (XEN_DOMCTL_getvcpuinfo, Some(t)) => {
+            let mut g = op.get::<xen_domctl_getvcpuinfo>();
+            match t.vcpus.get(g.vcpu as usize) {
+                None => Err(XEN_EINVAL),
+                Some(v) => {
+                    let on = *v.power.lock() != Power::Off;
+                    g.online = u8::from(on);
+                    g.blocked = u8::from(on && v.blocked.load(Ordering::Acquire));
+                    g.running = u8::from(crate::vcpu::is_running(t.id, v.id));
+                    g.cpu_time = v.cpu_ns.load(Ordering::Relaxed);
+                    g.cpu = v.pcpu as u32;
+                    op.set(&g);
+                    Ok(true)
+                }
+            }
+        }
+        // Arm keeps the offset for nothing a guest sees (its RTC is the toolstack's).
+        (XEN_DOMCTL_settimeoffset, Some(_)) => Ok(false),
         (XEN_DOMCTL_max_vcpus, Some(t)) => {
             let m = op.get::<xen_domctl_max_vcpus>();
             if core::ptr::eq(Arc::as_ptr(&t), dom) || m.max as usize != t.vcpus.len() {
