@@ -241,6 +241,18 @@ pub fn guest_putc(b: u8) {
     }
 }
 
+/// A byte domain `id` wrote to its emulated UART: dom0's goes out as it is (its console is the
+/// serial line); a domU's in `(dN) ` lines, at once while it has the serial input, else line by
+/// line (Xen's `vpl011_write_data_xen`).
+pub fn vuart_output(id: u16, out: &spin::Mutex<xenith_core::console_switch::GuestOutput>, b: u8) {
+    if id == 0 {
+        guest_putc(b);
+        return;
+    }
+    let focused = crate::irq::input_focus() == xenith_core::console_switch::Focus::Domain(id);
+    out.lock().feed(id, b, focused, guest_write);
+}
+
 /// A byte typed on the host console, if any.
 pub fn getc() -> Option<u8> {
     UART.lock().as_ref().and_then(|u| u.getc())

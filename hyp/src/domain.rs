@@ -12,6 +12,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use spin::Mutex;
 use stage2::Stage2;
 use vgic::Vgic;
+use xenith_core::console_switch::GuestOutput;
 use xenith_core::vpl011::Vpl011;
 use xenith_core::vpsci::{Power, StartInfo};
 
@@ -35,6 +36,8 @@ pub struct Vuart {
     pub uart: Mutex<Vpl011>,
     /// Its SPI (INTID) in the domain's vGIC.
     pub spi: u32,
+    /// Its output on Xenith's serial line (`(dN) ` lines; see `console::vuart_output`).
+    pub out: Mutex<GuestOutput>,
 }
 
 /// One domain.

@@ -201,19 +201,17 @@ fn vuart_access(
     let Some(vu) = dom.vuart.as_ref() else {
         return Err(());
     };
-    let (val, level, room) = {
+    let (val, level, room, byte) = {
         let mut u = vu.uart.lock();
-        let val = match w {
-            Some(w) => {
-                if let Some(b) = u.write(off, size, w as u32).map_err(|_| ())? {
-                    crate::console::guest_putc(b);
-                }
-                0
-            }
-            None => u64::from(u.read(off, size).map_err(|_| ())?),
+        let (val, byte) = match w {
+            Some(w) => (0, u.write(off, size, w as u32).map_err(|_| ())?),
+            None => (u64::from(u.read(off, size).map_err(|_| ())?), None),
         };
-        (val, u.irq_level(), u.rx_space() > 0)
+        (val, u.irq_level(), u.rx_space() > 0, byte)
     };
+    if let Some(b) = byte {
+        crate::console::vuart_output(dom.id, &vu.out, b);
+    }
     let _ = dom.vgic.lock().set_level(0, vu.spi, level, fx);
     if room && crate::console::release_rx() {
         crate::irq::console_input();

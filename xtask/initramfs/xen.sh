@@ -15,3 +15,5 @@ rc=$?
 if [ $rc -gt 1 ]; then
     echo "XENITH-XEN: xen-check FAIL exited with status $rc"
 fi
+# dom0's xenstored (started by /init), its clients, Debian's C clients.
+sh /xenith/xenstore.sh

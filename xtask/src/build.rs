@@ -124,7 +124,11 @@ pub fn build_guests() -> Result<Vec<(String, PathBuf)>> {
 
 /// dom0's userspace tools: (cargo package, executables it provides). Each executable goes to
 /// `/bin/<name>` in dom0's initramfs.
-pub const DOM0_TOOLS: &[(&str, &[&str])] = &[("xen-check", &["xen-check"])];
+pub const DOM0_TOOLS: &[(&str, &[&str])] = &[
+    ("xen-check", &["xen-check"]),
+    ("xenstored", &["xenstored", "xenstore-check"]),
+    ("xl", &["xl"]),
+];
 
 /// Builds dom0's tools ([`DOM0_TOOLS`]), stripped of debug info so the initramfs stays small;
 /// returns (name, static executable) for each.

@@ -16,6 +16,11 @@ const RUST_TARGETS: &[&str] = &[
 const KERNEL_META: &str = "linux-image-arm64:arm64";
 const BUSYBOX: &str = "busybox-static:arm64";
 
+/// Debian arm64 packages whose files go as they are into dom0's initramfs: Xen's C xenstore
+/// clients (`xenstore-read`, `-write`, `-ls`, ...), their libraries and glibc's loader, so
+/// Debian's own programs are checked against Xenith's `xenstored`.
+pub const DOM0_DEBS: &[&str] = &["xenstore-utils", "libxenstore4", "libxentoolcore1", "libc6"];
+
 /// What the guest packages provide, all inside `.cache/debian/root/`.
 #[derive(Debug, Clone)]
 pub struct Debian {
@@ -151,6 +156,28 @@ pub fn ensure_debian() -> Result<Debian> {
         )
     })?;
     check_image(d)
+}
+
+/// Ensures [`DOM0_DEBS`] are downloaded and unpacked into `.cache/debian/dom0-debs/`;
+/// returns that directory.
+pub fn ensure_dom0_debs() -> Result<PathBuf> {
+    let cache = cache_dir();
+    let dir = cache.join("dom0-debs");
+    let stamp = dir.join(".xenith-unpacked");
+    let want = DOM0_DEBS.join(" ");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == want) {
+        return Ok(dir);
+    }
+    let debs = cache.join("debs");
+    std::fs::create_dir_all(&debs).with_context(|| format!("creating {}", debs.display()))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    for pkg in DOM0_DEBS {
+        let deb = download(&debs, &format!("{pkg}:arm64"), &format!("{pkg}_"))?;
+        say(format!("unpacking {}", deb.display()));
+        run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir))?;
+    }
+    std::fs::write(&stamp, want).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(dir)
 }
 
 fn check_image(d: Debian) -> Result<Debian> {

@@ -288,19 +288,72 @@ pub const XEN_MODULES: &[&str] = &[
     "xen_gntalloc",
 ];
 
+/// Files of the unpacked [`crate::fetch::DOM0_DEBS`] copied into the initramfs at the same
+/// path (symlinks stay symlinks): Debian's xenstore client with its libraries and glibc.
+pub const DOM0_DEB_FILES: &[&str] = &[
+    "usr/bin/xenstore",
+    "lib/ld-linux-aarch64.so.1",
+    "lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
+    "lib/aarch64-linux-gnu/libc.so.6",
+    "usr/lib/aarch64-linux-gnu/libxenstore.so.4",
+    "usr/lib/aarch64-linux-gnu/libxenstore.so.4.0",
+    "usr/lib/aarch64-linux-gnu/libxentoolcore.so.1",
+    "usr/lib/aarch64-linux-gnu/libxentoolcore.so.1.0",
+];
+/// The names `usr/bin/xenstore` answers to (it dispatches on `argv[0]`), as
+/// `/usr/bin/xenstore-<name>` symlinks.
+pub const XENSTORE_CLIENTS: &[&str] = &[
+    "read", "write", "ls", "rm", "list", "exists", "chmod", "watch",
+];
+
 const INIT: &str = include_str!("../initramfs/init");
 /// Check scripts `/xenith/<name>.sh`, chosen with `xenith.test=<name>`.
 const TEST_SCRIPTS: &[(&str, &str)] = &[
     ("dom0", include_str!("../initramfs/dom0.sh")),
     ("xen", include_str!("../initramfs/xen.sh")),
+    ("xl", include_str!("../initramfs/xl.sh")),
+    ("dom0less", include_str!("../initramfs/dom0less.sh")),
+    ("xenstore", include_str!("../initramfs/xenstore.sh")),
 ];
+/// Builds a dom0less domU's initramfs ([`domu_initramfs`]) into `out`.
+pub fn build_domu_initramfs(deb: &crate::fetch::Debian, out: &Path) -> Result<()> {
+    let bb = std::fs::read(&deb.busybox)
+        .with_context(|| format!("reading {}", deb.busybox.display()))?;
+    write_if_changed(out, &domu_initramfs(&bb)?)
+}
+
+/// A domU's `/init` (busybox only): a shell on its console, `poweroff -f` powers the domain off.
+const DOMU_INIT: &str = include_str!("../initramfs/domu-init");
+/// `/etc/xen/guest.cfg`: the default domU (Debian's kernel, the busybox initramfs).
+pub const GUEST_CFG: &str = include_str!("../initramfs/guest.cfg");
+/// A domU whose kernel panics (no `/init` of its own: `rdinit=/nonexistent`).
+pub const CRASH_CFG: &str = include_str!("../initramfs/crash.cfg");
+/// Where the domU's kernel and initramfs live in dom0.
+pub const DOMU_KERNEL: &str = "boot/domU-vmlinuz";
+pub const DOMU_INITRD: &str = "boot/domU-initrd.gz";
+
+/// A domU's initramfs (for `xl create` and dom0less alike): busybox, `/dev/console`, `/init`.
+pub fn domu_initramfs(busybox: &[u8]) -> Result<Vec<u8>> {
+    let mut c = Cpio::default();
+    for d in ["bin", "sbin", "dev", "proc", "sys", "tmp", "root", "etc"] {
+        c.dir(d);
+    }
+    c.chardev("dev/console", 0o600, 5, 1);
+    c.chardev("dev/null", 0o666, 1, 3);
+    c.file("bin/busybox", 0o755, busybox);
+    c.symlink("bin/sh", "busybox");
+    c.file("init", 0o755, DOMU_INIT.as_bytes());
+    gzip(&c.finish())
+}
 
 /// Builds the dom0 initramfs (gzip'd newc cpio): busybox, `/dev/console`, `/init`, the check
 /// scripts, dom0's tools in `/bin` (`xen-check`, ...), the virtio modules with their load order in `/etc/xenith-modules`
-/// and the Xen modules (loaded on Xen only) in `/etc/xenith-xen-modules`.
+/// and the Xen modules (loaded on Xen only) in `/etc/xenith-xen-modules`, and
+/// [`DOM0_DEB_FILES`] from `dom0_debs` (the unpacked [`crate::fetch::DOM0_DEBS`]).
 pub fn build_initramfs(
     deb: &crate::fetch::Debian,
     tools: &[(String, std::path::PathBuf)],
+    dom0_debs: &Path,
     out: &Path,
 ) -> Result<()> {
     let mut c = Cpio::default();
@@ -318,15 +371,32 @@ pub fn build_initramfs(
         "etc",
         "lib",
         "lib/modules",
+        "lib/aarch64-linux-gnu",
+        "usr/lib",
+        "usr/lib/aarch64-linux-gnu",
+        "run",
+        "var",
         "xenith",
     ] {
         c.dir(d);
     }
+    c.symlink("var/run", "../run");
     c.chardev("dev/console", 0o600, 5, 1);
     c.chardev("dev/null", 0o666, 1, 3);
     let bb = std::fs::read(&deb.busybox)
         .with_context(|| format!("reading {}", deb.busybox.display()))?;
     c.file("bin/busybox", 0o755, &bb);
+    // The domU: Debian's kernel gzip'd as a `/boot/vmlinuz` (xl decompresses it), a busybox
+    // initramfs and the xl.cfg files.
+    c.dir("boot");
+    c.dir("etc/xen");
+    let kernel =
+        std::fs::read(&deb.kernel).with_context(|| format!("reading {}", deb.kernel.display()))?;
+    c.file(DOMU_KERNEL, 0o644, &gzip(&kernel)?);
+    drop(kernel);
+    c.file(DOMU_INITRD, 0o644, &domu_initramfs(&bb)?);
+    c.file("etc/xen/guest.cfg", 0o644, GUEST_CFG.as_bytes());
+    c.file("etc/xen/crash.cfg", 0o644, CRASH_CFG.as_bytes());
     c.symlink("bin/sh", "busybox");
     c.file("init", 0o755, INIT.as_bytes());
     for (name, text) in TEST_SCRIPTS {
@@ -335,6 +405,26 @@ pub fn build_initramfs(
     for (name, exe) in tools {
         let bin = std::fs::read(exe).with_context(|| format!("reading {}", exe.display()))?;
         c.file(&format!("bin/{name}"), 0o755, &bin);
+    }
+    for f in DOM0_DEB_FILES {
+        let src = dom0_debs.join(f);
+        let meta = std::fs::symlink_metadata(&src).with_context(|| {
+            format!(
+                "{} (from the Debian packages {:?})",
+                src.display(),
+                crate::fetch::DOM0_DEBS
+            )
+        })?;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&src)?;
+            c.symlink(f, &target.to_string_lossy());
+        } else {
+            let data = std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
+            c.file(f, 0o755, &data);
+        }
+    }
+    for name in XENSTORE_CLIENTS {
+        c.symlink(&format!("usr/bin/xenstore-{name}"), "xenstore");
     }
     let mods = module_closure(&deb.modules, DOM0_MODULES)?;
     let xen_mods: Vec<_> = module_closure(&deb.modules, XEN_MODULES)?
@@ -399,6 +489,7 @@ mod tests {
     fn cpio_layout() {
         let mut c = Cpio::default();
         c.dir("dev");
+        c.symlink("var/run", "../run");
         c.chardev("dev/console", 0o600, 5, 1);
         c.file("init", 0o755, b"#!/bin/sh\n");
         c.symlink("bin/sh", "busybox");

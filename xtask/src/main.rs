@@ -43,6 +43,9 @@ commands:
       --cpu NAME        QEMU CPU model: cortex-a57 (default) or max
       --smp N           physical CPUs (default 2)
       --vcpus N         dom0 vCPUs (default: as --smp; passed as dom0_max_vcpus=N)
+      --dom0less N      also boot N dom0less domUs from the host DT (domU1..N: Debian's kernel,
+                        a busybox initramfs, 128 MiB, 1 vCPU, vpl011 console; CTRL-a three
+                        times cycles the serial input dom0 -> DOM1 .. DOMN -> Xenith)
       --mem SIZE        RAM (default 2G)
       --guest NAME      boot target/guests/NAME.bin as dom0's kernel instead of Linux
       --native          boot the Linux kernel directly on QEMU, without Xenith
@@ -235,6 +238,7 @@ fn cmd_run(mut args: Args) -> Result<()> {
         m.mem = mem;
     }
     let vcpus: Option<u32> = args.parsed("--vcpus")?;
+    let domus: u32 = args.parsed("--dom0less")?.unwrap_or(0);
     let guest = args.value("--guest")?;
     let test = args.value("--test")?;
     let native = args.flag(&["--native"]);
@@ -288,7 +292,11 @@ fn cmd_run(mut args: Args) -> Result<()> {
         Some(p) => Dom0Kernel::Guest(p),
         None => Dom0Kernel::Linux,
     };
-    let (mut cmd, dtb) = xenith_command_with(&m, &a, kernel, &extra, Console::Interactive, vcpus)?;
+    if domus > 0 && guest.is_some() {
+        bail!("--dom0less boots Linux domUs beside a Linux dom0; drop --guest");
+    }
+    let (mut cmd, dtb) =
+        xenith_command_full(&m, &a, kernel, &extra, Console::Interactive, vcpus, domus)?;
     if let Some(d) = dtb {
         say(format!("host DT: {}", d.display()));
     }
@@ -300,6 +308,8 @@ fn cmd_run(mut args: Args) -> Result<()> {
 pub struct LinuxAssets {
     pub deb: fetch::Debian,
     pub initramfs: PathBuf,
+    /// The dom0less domUs' initramfs (busybox shell on the vpl011).
+    pub domu_initramfs: PathBuf,
     pub disk: PathBuf,
 }
 
@@ -334,8 +344,11 @@ pub fn prepare_linux() -> Result<LinuxAssets> {
     let deb = fetch::ensure_debian()?;
     let dir = target_dir().join("xenith");
     let initramfs = dir.join("initramfs.cpio.gz");
+    let dom0_debs = fetch::ensure_dom0_debs()?;
     let tools = build::build_dom0_tools()?;
-    image::build_initramfs(&deb, &tools, &initramfs)?;
+    image::build_initramfs(&deb, &tools, &dom0_debs, &initramfs)?;
+    let domu_initramfs = dir.join("domu-initramfs.cpio.gz");
+    image::build_domu_initramfs(&deb, &domu_initramfs)?;
     let disk = dir.join("disk.img");
     image::write_if_changed(&disk, &image::test_disk())?;
     say(format!("initramfs: {}", initramfs.display()));
@@ -343,6 +356,7 @@ pub fn prepare_linux() -> Result<LinuxAssets> {
     Ok(LinuxAssets {
         deb,
         initramfs,
+        domu_initramfs,
         disk,
     })
 }
@@ -383,6 +397,25 @@ pub fn xenith_command_with(
     console: Console,
     vcpus: Option<u32>,
 ) -> Result<(Command, Option<PathBuf>)> {
+    xenith_command_full(m, a, k, extra_dom0_args, console, vcpus, 0)
+}
+
+/// A dom0less domU's memory (KiB), as `memory` in its host-DT node.
+pub const DOMU_MEMORY_KB: u64 = 128 << 10;
+/// A dom0less domU's command line: its vpl011 is `ttyAMA0` (and `/chosen/stdout-path`).
+pub const DOMU_BOOTARGS: &str = "console=ttyAMA0 rdinit=/init panic=-1";
+
+/// `xenith_command_with` plus `domus` dom0less domains (`domU1`...: Debian's kernel, the domU
+/// initramfs, 128 MiB, 1 vCPU, a vpl011 console), described in the host DT.
+pub fn xenith_command_full(
+    m: &Machine,
+    a: &Assets,
+    k: Dom0Kernel,
+    extra_dom0_args: &str,
+    console: Console,
+    vcpus: Option<u32>,
+    domus: u32,
+) -> Result<(Command, Option<PathBuf>)> {
     let (kernel, ramdisk, mut dom0_args, what) = match k {
         Dom0Kernel::Linux => (
             a.linux.deb.kernel.as_path(),
@@ -410,16 +443,51 @@ pub fn xenith_command_with(
         xen_args.push_str(&format!(" dom0_max_vcpus={v}"));
     }
     let (km, rm) = qemu::place_modules(kernel, ramdisk)?;
+    let last = rm.as_ref().unwrap_or(&km);
+    let mut end = last.addr + last.size;
+    let mut doms = Vec::new();
+    for i in 1..=domus {
+        let kernel = qemu::module_at(&a.linux.deb.kernel, end)?;
+        let ramdisk = qemu::module_at(&a.linux.domu_initramfs, kernel.addr + kernel.size)?;
+        end = ramdisk.addr + ramdisk.size;
+        doms.push(dt::DomU {
+            name: format!("domU{i}"),
+            memory_kb: DOMU_MEMORY_KB,
+            cpus: 1,
+            vpl011: true,
+            kernel,
+            ramdisk: Some(ramdisk),
+            bootargs: DOMU_BOOTARGS.into(),
+        });
+    }
+    let extra: Vec<qemu::Module> = doms
+        .iter()
+        .flat_map(|d| std::iter::once(d.kernel.clone()).chain(d.ramdisk.clone()))
+        .collect();
+    let what = if domus > 0 {
+        format!("{what}-dom0less{domus}")
+    } else {
+        what
+    };
     let dtb = target_dir()
         .join("xenith/dtb")
         .join(format!("{}-{what}.dtb", m.tag()));
     std::fs::create_dir_all(dtb.parent().expect("has parent"))?;
-    dt::host_dtb(m, &km, rm.as_ref(), &xen_args, dom0_args.trim(), &dtb)?;
+    dt::host_dtb(
+        m,
+        &km,
+        rm.as_ref(),
+        &xen_args,
+        dom0_args.trim(),
+        &doms,
+        &dtb,
+    )?;
     let boot = Boot::Xenith {
         hyp: &a.built()?.hyp,
         dtb: &dtb,
         kernel: &km,
         ramdisk: rm.as_ref(),
+        extra: &extra,
     };
     let cmd = qemu::command(
         m,
@@ -456,12 +524,13 @@ pub fn real_xen_command(
         .join("xenith/dtb")
         .join(format!("{}-real-xen-linux.dtb", m.tag()));
     std::fs::create_dir_all(dtb.parent().expect("has parent"))?;
-    dt::host_dtb(m, &km, rm.as_ref(), &xen_args, dom0_args.trim(), &dtb)?;
+    dt::host_dtb(m, &km, rm.as_ref(), &xen_args, dom0_args.trim(), &[], &dtb)?;
     let boot = Boot::Xenith {
         hyp: xen_image,
         dtb: &dtb,
         kernel: &km,
         ramdisk: rm.as_ref(),
+        extra: &[],
     };
     Ok(qemu::command(
         m,

@@ -134,6 +134,18 @@ pub fn place_modules(kernel: &Path, ramdisk: Option<&Path>) -> Result<(Module, O
     Ok((k, r))
 }
 
+/// Places the file at `path` at the first 2 MiB boundary at or after `at`.
+pub fn module_at(path: &Path, at: u64) -> Result<Module> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    Ok(Module {
+        path: path.into(),
+        addr: align_up(at, MODULE_ALIGN),
+        size,
+    })
+}
+
 /// What QEMU boots.
 pub enum Boot<'a> {
     /// Xenith with a host DT (`-dtb`) naming the modules QEMU loads with `-device loader`.
@@ -142,6 +154,8 @@ pub enum Boot<'a> {
         dtb: &'a Path,
         kernel: &'a Module,
         ramdisk: Option<&'a Module>,
+        /// More modules to load (the dom0less domains' kernels and ramdisks).
+        extra: &'a [Module],
     },
     /// A Linux kernel directly (QEMU's own DT), for comparison.
     Native {
@@ -193,9 +207,10 @@ pub fn command(m: &Machine, boot: &Boot, dev: &Devices, console: Console) -> Com
             dtb,
             kernel,
             ramdisk,
+            extra,
         } => {
             cmd.arg("-kernel").arg(hyp).arg("-dtb").arg(dtb);
-            for md in std::iter::once(*kernel).chain(*ramdisk) {
+            for md in std::iter::once(*kernel).chain(*ramdisk).chain(extra.iter()) {
                 cmd.arg("-device").arg(format!(
                     "loader,file={},addr={:#x},force-raw=on",
                     md.path.display(),

@@ -38,6 +38,12 @@ pub enum Kind {
     Guest(std::path::PathBuf),
     /// Debian's Linux with our initramfs, under Xenith or (native) directly on QEMU.
     Linux { native: bool },
+    /// dom0 runs `initramfs/xl.sh`: Debian domUs built with `xl create`, reached with
+    /// `xl console`, shut down, destroyed, crashed (`XENITH-XL:` lines).
+    Xl,
+    /// Linux dom0 beside a dom0less Linux domU with a vpl011: the serial input is switched to
+    /// the domU (CTRL-a x3), a command runs there, then the input goes back to dom0.
+    Dom0less,
 }
 
 struct Outcome {
@@ -55,9 +61,18 @@ fn console_line() -> String {
     format!("XC{body}CD\n")
 }
 const DOM0_PREFIX: &str = "XENITH-DOM0: ";
+/// `initramfs/xl.sh`'s lines.
+const XL_PREFIX: &str = "XENITH-XL: ";
+/// The checks `xl.sh` reports, each as `XENITH-XL: <check> ok`.
+const XL_CHECKS: &[&str] = &[
+    "create", "list", "console", "detach", "shutdown", "memory", "two", "memory2", "crash",
+];
 /// `initramfs/xen.sh` (run by dom0.sh): `XENITH-XEN: skipped (not on Xen)`, or on Xen the
 /// `/bin/xen-check` lines ending with `XENITH-XEN: done passed=N failed=M`.
 const XEN_PREFIX: &str = "XENITH-XEN: ";
+/// `initramfs/xenstore.sh` (run by xen.sh on Xen): dom0's xenstored checked by its clients,
+/// ending with `XENITH-XS: done passed=N failed=M`; `bench-*` lines carry the throughput.
+const XS_PREFIX: &str = "XENITH-XS: ";
 /// A guest's final line starts so (an earlier `# xenith-test: cpus=...` line describes the board).
 const GUEST_SUMMARY: &str = "# xenith-test: passed=";
 /// A boot whose console stays silent this long has hung (Linux prints all through its boot;
@@ -135,7 +150,120 @@ pub fn cases(guests: &[(String, std::path::PathBuf)], o: &Options) -> Vec<Case> 
             vcpus,
         });
     }
+    // xl: domUs built by our toolstack in dom0 (their boots are long under TCG).
+    for (gic, smp) in [(3, 2), (2, 2)] {
+        let machine = m(gic, "cortex-a57", smp);
+        v.push(Case {
+            name: format!("xl/{}", machine.tag()),
+            machine,
+            kind: Kind::Xl,
+            limits: Limits {
+                timeout: o.linux_timeout * 4,
+                silence: LINUX_SILENCE * 3,
+            },
+            vcpus: None,
+        });
+    }
+    // dom0 (1 vCPU) and one dom0less domU (1 vCPU, 128 MiB) on a pCPU each, both vGICs.
+    for gic in [2, 3] {
+        let machine = m(gic, "cortex-a57", 2);
+        v.push(Case {
+            name: format!("dom0less/{}", machine.tag()),
+            machine,
+            kind: Kind::Dom0less,
+            limits: Limits {
+                timeout: o.linux_timeout,
+                silence: LINUX_SILENCE,
+            },
+            vcpus: Some(1),
+        });
+    }
     v
+}
+
+/// Three CTRL-a: the serial input moves on (dom0 -> DOM1 -> Xenith -> dom0).
+const SWITCH: &str = "\x01\x01\x01";
+/// The dom0less domU's init reports so (`initramfs/domu-init`).
+const DOMU_READY: &str = "XENITH-DOMU: init reached";
+/// dom0's side waits for a line (`initramfs/dom0less.sh`).
+const DOM0LESS_WAITING: &str = "XENITH-DOM0: dom0less waiting";
+/// Typed into the domU's shell; the shell prints [`DOMU_ANSWER`] (not in the echoed command).
+const DOMU_COMMAND: &str = "echo XY$((6*7))ZZ\n";
+const DOMU_ANSWER: &str = "(d1) XY42ZZ";
+/// Typed into dom0 once the input is back.
+const DOM0_LINE: &str = "dom0-still-here";
+
+/// The dom0less case's script: each step waits for a console line, then types.
+#[derive(Default)]
+struct Dom0lessScript {
+    domu_ready: bool,
+    dom0_ready: bool,
+    step: u8,
+}
+
+impl Dom0lessScript {
+    fn watch(&mut self, l: &str) -> Watch {
+        if l.contains("Kernel panic - not syncing") {
+            return Watch::Abort("kernel panic".into());
+        }
+        self.domu_ready |= l.contains(DOMU_READY);
+        self.dom0_ready |= l.contains(DOM0LESS_WAITING);
+        let (next, typed) = match self.step {
+            0 if self.domu_ready && self.dom0_ready => (1, SWITCH.to_string()),
+            1 if l.contains("*** Serial input to DOM1") => (2, DOMU_COMMAND.to_string()),
+            2 if l.contains(DOMU_ANSWER) => (3, SWITCH.to_string()),
+            3 if l.contains("*** Serial input to Xenith") => (4, SWITCH.to_string()),
+            4 if l.contains("*** Serial input to DOM0") => (5, format!("{DOM0_LINE}\n")),
+            5 if l.contains("XENITH-DOM0: done") => return Watch::Finished,
+            _ => return Watch::Continue,
+        };
+        self.step = next;
+        Watch::Type(typed)
+    }
+}
+
+/// The dom0less case passes when every step happened in order and QEMU exited cleanly.
+pub fn judge_dom0less(t: &Transcript) -> Vec<String> {
+    let mut f = Vec::new();
+    for l in t.lines.iter().filter(|l| l.contains("FAIL")) {
+        f.push(l.clone());
+    }
+    let steps = [
+        ("the domU's init", DOMU_READY.to_string()),
+        ("dom0's script", DOM0LESS_WAITING.to_string()),
+        ("the switch to DOM1", "*** Serial input to DOM1".to_string()),
+        ("the command's output in the domU", DOMU_ANSWER.to_string()),
+        (
+            "the switch to Xenith",
+            "*** Serial input to Xenith".to_string(),
+        ),
+        (
+            "the switch back to DOM0",
+            "*** Serial input to DOM0".to_string(),
+        ),
+        (
+            "dom0 reading the line typed after the switch",
+            format!("XENITH-DOM0: dom0less got '{DOM0_LINE}'"),
+        ),
+    ];
+    let mut from = 0;
+    for (what, pat) in steps {
+        // The switches and what follows them happen in order; the two boots in any order.
+        let start = if pat.starts_with("XENITH-DOM") && !pat.contains("got") {
+            0
+        } else {
+            from
+        };
+        match t.lines[start..].iter().position(|l| l.contains(&pat)) {
+            Some(i) => from = from.max(start + i),
+            None => {
+                f.push(format!("missing {what} (`{pat}`)"));
+                break;
+            }
+        }
+    }
+    end_failures(t, &mut f);
+    f
 }
 
 /// Runs every test; returns whether all passed.
@@ -333,6 +461,14 @@ fn run_case(c: &Case, a: &Assets, verbose: bool) -> Result<(Vec<String>, Duratio
         Kind::Guest(bin) => {
             crate::xenith_command(&c.machine, a, Dom0Kernel::Guest(bin), "", Console::Piped)?
         }
+        Kind::Xl => crate::xenith_command_with(
+            &c.machine,
+            a,
+            Dom0Kernel::Linux,
+            "xenith.test=xl",
+            Console::Piped,
+            c.vcpus,
+        )?,
         Kind::Linux { native: false } => crate::xenith_command_with(
             &c.machine,
             a,
@@ -340,6 +476,15 @@ fn run_case(c: &Case, a: &Assets, verbose: bool) -> Result<(Vec<String>, Duratio
             &format!("xenith.test=dom0 xenith.nproc={}", c.nproc()),
             Console::Piped,
             c.vcpus,
+        )?,
+        Kind::Dom0less => crate::xenith_command_full(
+            &c.machine,
+            a,
+            Dom0Kernel::Linux,
+            "xenith.test=dom0less",
+            Console::Piped,
+            c.vcpus,
+            1,
         )?,
         Kind::Linux { native: true } => (
             crate::native_command(
@@ -359,6 +504,13 @@ fn run_case(c: &Case, a: &Assets, verbose: bool) -> Result<(Vec<String>, Duratio
                 Watch::Continue
             }
         })?,
+        Kind::Xl => qemu::run_piped(&mut cmd, c.limits, verbose, &mut |l| {
+            if l.contains(XL_PREFIX) && l.contains("done") {
+                Watch::Finished
+            } else {
+                Watch::Continue
+            }
+        })?,
         Kind::Linux { .. } => qemu::run_piped(&mut cmd, c.limits, verbose, &mut |l| {
             if l.contains("Kernel panic - not syncing") {
                 Watch::Abort("kernel panic".into())
@@ -370,12 +522,22 @@ fn run_case(c: &Case, a: &Assets, verbose: bool) -> Result<(Vec<String>, Duratio
                 Watch::Continue
             }
         })?,
+        Kind::Dom0less => {
+            let mut s = Dom0lessScript::default();
+            qemu::run_piped(&mut cmd, c.limits, verbose, &mut |l| s.watch(l))?
+        }
     };
     let failures = match &c.kind {
+        Kind::Xl => judge_xl(&t),
         Kind::Guest(_) => judge_guest(&t),
         Kind::Linux { .. } => judge_dom0(&t, c.nproc()),
+        Kind::Dom0less => judge_dom0less(&t),
     };
     save_log(c, &cmd, &t);
+    // Figures worth seeing on a pass: xenstored's throughput.
+    for l in t.lines.iter().filter(|l| l.contains("XENITH-XS: bench")) {
+        say(format!("{}: {}", c.name, l.trim()));
+    }
     if !failures.is_empty() {
         println!("--- {}: last 40 console lines ---", c.name);
         for l in t.lines.iter().skip(t.lines.len().saturating_sub(40)) {
@@ -438,6 +600,39 @@ pub fn judge_guest(t: &Transcript) -> Vec<String> {
     f
 }
 
+/// The xl case passes with every `XENITH-XL: <check> ok` line, no `FAIL`, and a clean exit;
+/// its `figures` line is printed for the closing note.
+pub fn judge_xl(t: &Transcript) -> Vec<String> {
+    let mut f = Vec::new();
+    let xl: Vec<&str> = t
+        .lines
+        .iter()
+        .filter_map(|l| l.split_once(XL_PREFIX).map(|x| x.1))
+        .collect();
+    for l in xl.iter().filter(|l| l.contains("FAIL")) {
+        f.push(format!("{XL_PREFIX}{l}"));
+    }
+    if !xl.iter().any(|l| l.starts_with("skipped")) {
+        for c in XL_CHECKS {
+            let ok = format!("{c} ok");
+            if !xl
+                .iter()
+                .any(|l| *l == ok || l.starts_with(&format!("{ok} ")))
+            {
+                f.push(format!("missing `{XL_PREFIX}{ok}`"));
+            }
+        }
+    }
+    if let Some(fig) = xl.iter().find(|l| l.starts_with("figures ")) {
+        say(format!("xl {fig}"));
+    }
+    if !xl.contains(&"done") {
+        f.push(format!("missing `{XL_PREFIX}done`"));
+    }
+    end_failures(t, &mut f);
+    f
+}
+
 /// Linux passes with every `XENITH-DOM0: <check> ok` line, no `FAIL`, and a clean exit.
 pub fn judge_dom0(t: &Transcript, nproc: u32) -> Vec<String> {
     let mut f = Vec::new();
@@ -456,6 +651,17 @@ pub fn judge_dom0(t: &Transcript, nproc: u32) -> Vec<String> {
         .collect();
     for l in xen.iter().filter(|l| l.contains("FAIL")) {
         f.push(format!("{XEN_PREFIX}{l}"));
+    }
+    let xs: Vec<&str> = t
+        .lines
+        .iter()
+        .filter_map(|l| l.split_once(XS_PREFIX).map(|x| x.1))
+        .collect();
+    for l in xs.iter().filter(|l| l.contains("FAIL")) {
+        f.push(format!("{XS_PREFIX}{l}"));
+    }
+    if xen.iter().any(|l| l.starts_with("done ")) && !xs.iter().any(|l| l.starts_with("done ")) {
+        f.push(format!("missing `{XS_PREFIX}done ...` (xenstore checks)"));
     }
     if dom0.is_empty() {
         f.push(format!(
@@ -529,6 +735,25 @@ mod verdicts {
     }
 
     #[test]
+    fn xl_verdicts() {
+        let mut good: Vec<String> = XL_CHECKS
+            .iter()
+            .map(|c| format!("XENITH-XL: {c} ok"))
+            .collect();
+        good.push("XENITH-XL: figures create=1.00s".into());
+        good.push("XENITH-XL: done".into());
+        let lines: Vec<&str> = good.iter().map(String::as_str).collect();
+        assert!(judge_xl(&t(&lines, true)).is_empty());
+        let mut bad = lines.clone();
+        bad[2] = "XENITH-XL: console FAIL no reply";
+        assert_eq!(judge_xl(&t(&bad, true)).len(), 2);
+        assert_eq!(
+            judge_xl(&t(&lines[..3], true)).len(),
+            XL_CHECKS.len() - 3 + 1
+        );
+    }
+
+    #[test]
     fn dom0_verdicts() {
         let good = [
             "[ 1.0] x",
@@ -552,11 +777,55 @@ mod verdicts {
         // On Xen: xen-check's lines instead of `skipped`; a FAIL fails the case.
         let mut xen = good.to_vec();
         xen[9] = "XENITH-XEN: done passed=11 failed=0";
+        assert_eq!(
+            judge_dom0(&t(&xen, true), 2).len(),
+            1,
+            "no xenstore summary"
+        );
+        xen.insert(10, "XENITH-XS: done passed=9 failed=0");
         assert!(judge_dom0(&t(&xen, true), 2).is_empty());
+        let mut xs = xen.clone();
+        xs.insert(10, "XENITH-XS: watch FAIL no event");
+        assert_eq!(judge_dom0(&t(&xs, true), 2).len(), 1);
         xen.insert(9, "XENITH-XEN: evtchn-errors FAIL NOTIFY 99: got EPERM");
         assert_eq!(judge_dom0(&t(&xen, true), 2).len(), 1);
         let mut none = good.to_vec();
         none.remove(9);
         assert_eq!(judge_dom0(&t(&none, true), 2).len(), 1);
+    }
+
+    #[test]
+    fn dom0less_script_and_verdict() {
+        let console = [
+            "(d1) XENITH-DOMU: init reached uptime=9.00 nproc=1 mem=100000kB",
+            "XENITH-DOM0: dom0less waiting for a line",
+            "(XEN) *** Serial input to DOM1 (type 'CTRL-a' three times to switch input)",
+            "(d1) domU# echo XY$((6*7))ZZ",
+            "(d1) XY42ZZ",
+            "(XEN) *** Serial input to Xenith (type 'CTRL-a' three times to switch input, 'h' for help)",
+            "(XEN) *** Serial input to DOM0 (type 'CTRL-a' three times to switch input)",
+            "dom0-still-here",
+            "XENITH-DOM0: dom0less got 'dom0-still-here'",
+            "XENITH-DOM0: done",
+        ];
+        let mut s = Dom0lessScript::default();
+        let typed: Vec<String> = console
+            .iter()
+            .filter_map(|l| match s.watch(l) {
+                Watch::Type(x) => Some(x),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            typed,
+            [SWITCH, DOMU_COMMAND, SWITCH, SWITCH, "dom0-still-here\n"]
+        );
+        assert!(judge_dom0less(&t(&console, true)).is_empty());
+        // The domU never answered: the verdict names the step.
+        let mut bad = console.to_vec();
+        bad.remove(4);
+        let f = judge_dom0less(&t(&bad, true));
+        assert_eq!(f.len(), 1);
+        assert!(f[0].contains("the command's output"), "{f:?}");
     }
 }

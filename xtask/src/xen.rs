@@ -175,12 +175,13 @@ pub fn command(
         .join("xenith/dtb")
         .join(format!("conformance-{who}-{}-{name}.dtb", m.tag()));
     std::fs::create_dir_all(dtb.parent().expect("has parent"))?;
-    crate::dt::host_dtb(m, &km, None, xen_bootargs, dom0_bootargs, &dtb)?;
+    crate::dt::host_dtb(m, &km, None, xen_bootargs, dom0_bootargs, &[], &dtb)?;
     let boot = Boot::Xenith {
         hyp,
         dtb: &dtb,
         kernel: &km,
         ramdisk: None,
+        extra: &[],
     };
     Ok(qemu::command(
         m,

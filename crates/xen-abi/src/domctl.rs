@@ -57,6 +57,10 @@ pub const XEN_DOMCTL_CDF_MAX: u32 = XEN_DOMCTL_CDF_vpmu;
 pub const XEN_DOMCTL_IOMMU_no_sharept: u32 = 1 << 0;
 /// `XEN_DOMCTL_GRANT_version_mask` (domctl.h).
 pub const XEN_DOMCTL_GRANT_version_mask: u32 = 0xf;
+/// `XEN_DOMCTL_GRANT_version(v)` (domctl.h): the highest grant-table version allowed.
+pub const fn XEN_DOMCTL_GRANT_version(v: u32) -> u32 {
+    v & XEN_DOMCTL_GRANT_version_mask
+}
 
 /// `XEN_DOMCTL_CONFIG_GIC_NATIVE` (arch-arm.h).
 pub const XEN_DOMCTL_CONFIG_GIC_NATIVE: u8 = 0;

@@ -249,6 +249,28 @@ impl Xenstored {
         id
     }
 
+    /// Makes a socket connection act as domain `dom` from now on (unprivileged unless `dom`
+    /// is the privileged domain): the daemon's test hook, so dom0 can check what a domain
+    /// may do. Its watches and transactions are dropped. False for an unknown or ring
+    /// connection.
+    pub fn set_conn_domain(&mut self, conn: ConnId, dom: DomId) -> bool {
+        match self.conns.get_mut(&conn) {
+            Some(c) if c.kind == ConnKind::Socket => {
+                c.dom = dom;
+                c.target = None;
+                c.watches.clear();
+                c.transactions.clear();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The domain a connection acts as.
+    pub fn conn_domain(&self, conn: ConnId) -> Option<DomId> {
+        self.conns.get(&conn).map(|c| c.dom)
+    }
+
     /// A new socket client (privileged).
     pub fn add_socket(&mut self) -> ConnId {
         let d = self.config.priv_domid;

@@ -1419,3 +1419,26 @@ proptest::proptest! {
         proptest::prop_assert_eq!(items.len(), 3);
     }
 }
+
+#[test]
+fn socket_acting_as_a_domain_is_unprivileged() {
+    let mut h = H::new();
+    let s = h.xs.add_socket();
+    let t = h.xs.add_socket();
+    h.write(s, "/secret", "x");
+    assert!(h.xs.set_conn_domain(t, DomId(5)));
+    assert_eq!(h.xs.conn_domain(t), Some(DomId(5)));
+    assert_eq!(h.read(t, "/secret"), Err(XsError::EACCES));
+    assert_eq!(h.err(t, XS_WRITE, 0, b"/secret\0y"), XsError::EACCES);
+    assert_eq!(h.err(t, XS_INTRODUCE, 0, b"6\x001\x002\0"), XsError::EACCES);
+    h.ok(s, XS_SET_PERMS, 0, b"/secret\0n0\0r5\0");
+    assert_eq!(h.read(t, "/secret").unwrap(), b"x");
+    assert_eq!(h.err(t, XS_WRITE, 0, b"/secret\0y"), XsError::EACCES);
+    // Relative paths are the domain's home.
+    assert_eq!(h.ok(t, XS_GET_DOMAIN_PATH, 0, b"5\0"), b"/local/domain/5\0");
+    // Back to dom0: privileged again; ring connections cannot change.
+    assert!(h.xs.set_conn_domain(t, DomId(0)));
+    h.write(t, "/secret", "z");
+    let d = h.introduce(3);
+    assert!(!h.xs.set_conn_domain(d, DomId(0)));
+}

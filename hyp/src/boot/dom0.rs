@@ -293,6 +293,7 @@ pub fn build(
         Vuart {
             uart: Mutex::new(Vpl011::new()),
             spi: c.spi,
+            out: Mutex::new(xenith_core::console_switch::GuestOutput::new()),
         }
     });
 

@@ -1,7 +1,8 @@
 //! Boot: the host Device Tree (Xen's boot protocol), Xenith's own set-up on every pCPU, the
-//! secondary pCPUs, then dom0.
+//! secondary pCPUs, then dom0 and the dom0less domains.
 
 mod dom0;
+mod dom0less;
 
 use crate::arch::sysreg;
 use crate::drivers::gic::Gic;
@@ -229,7 +230,11 @@ pub fn primary(dtb: Pa) -> ! {
     );
     frames.reserve(Pa(img_start), img_end - img_start);
     frames.reserve(dtb, u64::from(FDT_MAX_SIZE));
-    for m in &info.modules {
+    for m in info
+        .modules
+        .iter()
+        .chain(info.dom0less.iter().flat_map(|d| d.modules()))
+    {
         frames.reserve(m.region.start, m.region.size);
     }
     *mm::FRAMES.lock() = Some(frames);
@@ -293,6 +298,7 @@ pub fn primary(dtb: Pa) -> ! {
     if let Err(e) = dom0::build(&tree, &info, &cmd, online, Pa(img_start)) {
         fatal(format_args!("cannot build dom0: {e}"));
     }
+    dom0less::build_all(&tree, &info, online);
     drop(tree);
     info!("heap in use: {} KiB; starting dom0", mm::heap_used() >> 10);
     info!("*** Serial input to DOM0 (type 'CTRL-a' three times to switch input)");

@@ -160,8 +160,9 @@ pub fn domctl(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
 }
 
 /// Checks a createdomain configuration as Xen's `sanitise_domain_config` and
-/// `arch_sanitise_domain_config` do, filling in the GIC version; returns it.
-fn sanitise(c: &mut xen_domctl_createdomain) -> Result<GicVersion, u32> {
+/// `arch_sanitise_domain_config` do, filling in the GIC version; returns it. (Also the first
+/// step of building a dom0less domain at boot, `crate::boot::dom0less`.)
+pub(crate) fn sanitise(c: &mut xen_domctl_createdomain) -> Result<GicVersion, u32> {
     let host = if hw::gic().version() == 2 {
         GicVersion::V2
     } else {
@@ -275,8 +276,9 @@ impl Drop for Partial {
     }
 }
 
-/// A new paused domain `id` without memory: stage 2, vGIC, Xen state, powered-off vCPUs.
-fn build(id: DomId, c: &xen_domctl_createdomain, version: GicVersion) -> Option<Domain> {
+/// A new paused domain `id` without memory: stage 2, vGIC, Xen state, powered-off vCPUs. The
+/// dom0less builder (`crate::boot::dom0less`) creates its domains with it too.
+pub(crate) fn build(id: DomId, c: &xen_domctl_createdomain, version: GicVersion) -> Option<Domain> {
     let nr = c.max_vcpus as usize;
     let mut p = Partial {
         vmid: Some(domain::alloc_vmid()?),

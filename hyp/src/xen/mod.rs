@@ -5,7 +5,7 @@
 
 #![allow(non_upper_case_globals)] // Xen's ABI names (CONVENTIONS.md §6)
 
-mod domctl;
+pub(crate) mod domctl;
 mod event;
 mod gnttab;
 pub mod hvm;

@@ -1,8 +1,10 @@
 //! Xen's Linux device interface for dom0 userspace (`aarch64-unknown-linux-musl`, std).
 //!
 //! `sys` is the ioctl/mmap layer over the Linux uapi (`include/uapi/xen/*.h`): the only place
-//! with `unsafe` (the crate denies it elsewhere). The other modules build the tools'
+//! with `unsafe` (the crate denies it elsewhere), but for `ctrl`'s one hypercall function,
+//! which passes locked [`sys::HypercallBuf`]s to privcmd. The other modules build the tools'
 //! vocabulary on top of it:
+//! - [`ctrl`]: the toolstack's hypercalls (domctl, sysctl, populate_physmap, HVM params, ...);
 //! - [`domctl`]: domain state (`getdomaininfo`);
 //! - [`foreign`]: another domain's pages mapped into this process (privcmd `MMAPBATCH_V2`);
 //! - [`xs`]: a xenstore client over the daemon's socket or `/dev/xen/xenbus`;
@@ -11,6 +13,7 @@
 //!   with volatile accessors).
 #![deny(unsafe_code)]
 
+pub mod ctrl;
 pub mod domctl;
 pub mod foreign;
 #[allow(unsafe_code)]

@@ -270,6 +270,25 @@ impl Privcmd {
         }
     }
 
+    /// `HVMOP_get_param` of domain `domid` (e.g. `HVM_PARAM_CONSOLE_PFN`).
+    pub fn hvm_get_param(&self, domid: u16, index: u32) -> io::Result<u64> {
+        use xen_abi::hvm::{xen_hvm_param, HVMOP_get_param};
+        use xen_abi::FromZeros;
+        let mut p = xen_hvm_param::new_zeroed();
+        p.domid = domid;
+        p.index = index;
+        let ptr: *mut xen_hvm_param = &mut p;
+        // SAFETY: `hvm_op(HVMOP_get_param, arg)` reads and writes the 16-byte `xen_hvm_param`
+        // at `arg`, which is ours and live for the call.
+        unsafe {
+            self.hypercall(
+                xen_abi::hypercall::__HYPERVISOR_hvm_op,
+                [u64::from(HVMOP_get_param), ptr as u64, 0, 0, 0],
+            )
+        }?;
+        Ok(p.value)
+    }
+
     /// `xen_version(cmd, NULL)`: for the sub-ops that return a number (and, for the others,
     /// their error on a NULL buffer).
     pub fn xen_version(&self, cmd: u64) -> io::Result<i32> {
@@ -516,6 +535,16 @@ impl Mapping {
         }
     }
 
+    /// Copies `data` to `off` in one bulk copy: only for memory no one else touches meanwhile
+    /// (a paused domain's RAM while a toolstack loads its kernel), where volatile byte
+    /// accesses would only cost time.
+    pub fn copy_in(&mut self, off: usize, data: &[u8]) {
+        self.check(off, data.len());
+        // SAFETY: `off..off + data.len()` is in bounds (checked); `data` is a separate
+        // allocation, so the ranges do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(off), data.len()) }
+    }
+
     /// A full barrier between data and index accesses (`dmb ish` on arm64).
     pub fn fence(&self) {
         std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
@@ -567,6 +596,195 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usi
         return Err(e);
     }
     Ok(n.unsigned_abs() as usize)
+}
+
+/// `/dev/xen/hypercall` (Linux `drivers/xen/privcmd-buf.c`): `mmap` of it gives kernel pages
+/// that stay mapped, as libxencall uses for hypercall buffers.
+pub const HYPERCALL_DEV: &str = "/dev/xen/hypercall";
+
+/// Memory for the structs a hypercall passes by pointer. Linux's privcmd hands user pointers
+/// straight to Xen, which translates them with dom0's stage-1 tables during the call: the pages
+/// must be present and stay put. They come from `/dev/xen/hypercall` when the kernel has it
+/// (what libxencall does), else from an anonymous mapping locked with `mlock`.
+pub struct HypercallBuf {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is owned by the buffer alone (no aliasing pointers are handed out beyond
+// borrows of `self`), so moving it to another thread is as safe as moving a `Vec<u8>`.
+unsafe impl Send for HypercallBuf {}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(p).ok().filter(|&p| p > 0).unwrap_or(4096)
+}
+
+impl HypercallBuf {
+    /// A zeroed buffer of at least `len` bytes (whole pages).
+    pub fn new(len: usize) -> io::Result<HypercallBuf> {
+        let page = page_size();
+        let len = len.max(1).div_ceil(page) * page;
+        if let Ok(f) = open_rw(HYPERCALL_DEV) {
+            // SAFETY: a fresh shared mapping of the device, no fixed address; the driver gives
+            // zeroed kernel pages. The fd may be closed after mmap (the mapping keeps it).
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    f.as_raw_fd(),
+                    0,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                return Ok(HypercallBuf { ptr: p.cast(), len });
+            }
+        }
+        // SAFETY: a fresh private anonymous mapping (zero-filled), no fixed address.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let buf = HypercallBuf { ptr: p.cast(), len };
+        // SAFETY: `p..p+len` is the mapping just made; mlock faults the pages in and keeps
+        // them resident.
+        if unsafe { libc::mlock(p, len) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(buf)
+    }
+
+    /// The buffer's address, as the hypercall argument or a guest handle.
+    pub fn addr(&self) -> u64 {
+        self.ptr as u64
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr+len` is our live read/write mapping; the borrow of `self` keeps it.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as `bytes`, and `&mut self` makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for HypercallBuf {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the mapping this buffer owns; no reference to it outlives `self`.
+        unsafe {
+            libc::munmap(self.ptr.cast(), self.len);
+        }
+    }
+}
+
+/// A terminal switched to raw mode (`cfmakeraw`) until dropped, as `xenconsole` does with
+/// its standard input.
+pub struct RawTerminal {
+    fd: std::os::fd::RawFd,
+    saved: libc::termios,
+}
+
+impl RawTerminal {
+    /// Makes `fd`'s terminal raw; `ENOTTY` if it is no terminal.
+    pub fn new(fd: std::os::fd::RawFd) -> io::Result<RawTerminal> {
+        // SAFETY: termios is plain data; tcgetattr fills it or fails.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: `t` is a live termios; `fd` is the caller's descriptor.
+        if unsafe { libc::tcgetattr(fd, &mut t) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let saved = t;
+        // SAFETY: `t` is a live termios.
+        unsafe { libc::cfmakeraw(&mut t) };
+        // SAFETY: as above.
+        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(RawTerminal { fd, saved })
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        // SAFETY: restoring the settings read in `new` on the same descriptor.
+        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+    }
+}
+
+/// Makes a pty (or any terminal) raw without keeping the old settings: the console client's
+/// end of a domain's pty must pass bytes unchanged.
+pub fn make_raw(fd: std::os::fd::RawFd) -> io::Result<()> {
+    RawTerminal::new(fd).map(std::mem::forget)
+}
+
+/// A new pseudo-terminal: the master (non-blocking, close-on-exec), the slave opened and
+/// set raw (`cfmakeraw`; kept open by the caller so the master never sees a hang-up when
+/// the last user of the slave closes it), and the slave's path (`/dev/pts/N`). What Xen's
+/// xenconsoled does for each domain's console (`openpty` + `cfmakeraw`).
+pub fn openpty_raw() -> io::Result<(File, File, String)> {
+    let master = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open("/dev/ptmx")?;
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes the pty number to the `c_uint` we pass.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN as libc::Ioctl, &mut n) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads the `c_int` we pass (0: unlock).
+    if unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCSPTLCK as libc::Ioctl,
+            &mut unlock,
+        )
+    } < 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    let path = format!("/dev/pts/{n}");
+    let slave = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(&path)?;
+    // SAFETY: `termios` is plain data; tcgetattr fills it before we read it.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `t` is a live termios for tcgetattr to fill / tcsetattr to read.
+    unsafe {
+        if libc::tcgetattr(slave.as_raw_fd(), &mut t) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        libc::cfmakeraw(&mut t);
+        if libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok((master, slave, path))
 }
 
 /// `mount -t xenfs xenfs <dir>`.
@@ -644,6 +862,24 @@ mod tests {
         let m = Mapping::map_file(&f, 4096).unwrap();
         let mut b = [0u8; 2];
         m.read_bytes(4095, &mut b);
+    }
+
+    /// A pty round trip: raw mode (no echo, no line buffering), both directions.
+    #[test]
+    fn pty_is_raw() {
+        let Ok((mut m, mut s, path)) = openpty_raw() else {
+            return; // no /dev/ptmx in this sandbox
+        };
+        assert!(path.starts_with("/dev/pts/"));
+        m.write_all(b"ab\r").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let mut b = [0u8; 16];
+        let n = s.read(&mut b).unwrap();
+        assert_eq!(&b[..n], b"ab\r", "no line discipline translation");
+        s.write_all(b"xy\n").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let n = m.read(&mut b).unwrap();
+        assert_eq!(&b[..n], b"xy\n", "no echo, no \\n -> \\r\\n");
     }
 
     fn tempfile_4k() -> File {
