@@ -303,6 +303,7 @@ fn garbage() -> Result<String, String> {
 /// `n` writes then `n` reads of one node: requests per second.
 fn bench(open: impl Fn() -> std::io::Result<Xs>, n: u32) -> Result<String, String> {
     let mut x = open().map_err(s("open"))?;
+    x.set_timeout(Some(Duration::from_secs(10)));
     let path = "/xenith/bench";
     let t = Instant::now();
     for i in 0..n {
