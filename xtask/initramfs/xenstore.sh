@@ -57,7 +57,7 @@ if taskset -p 1 "$pid" >/dev/null 2>&1; then
 fi
 cpu=$(cut -d' ' -f14,15 "/proc/$pid/stat")
 echo "$P info xenstored utime+stime ticks: $cpu, uptime $(cut -d' ' -f1 /proc/uptime) s"
-if grep -q FAIL /tmp/xs-check.out; then
+if grep -q -E "FAIL|stalled" /tmp/xs-check.out; then
     echo "$P info xenstored log:"
     tail -n 20 /run/xenstored.log
     echo "$P info Xen interrupts:"
