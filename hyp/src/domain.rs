@@ -96,6 +96,9 @@ pub struct Lifecycle {
     pub shutdown_code: AtomicU32,
     /// Pauses by the hypervisor itself (not the toolstack's `controller_pause_count`).
     pub pause_count: AtomicU32,
+    /// An AArch64 domain (XEN_DOMCTL_set_address_size 64; Xen's `DOMAIN_64BIT`). A domain the
+    /// toolstack creates starts as Xen's zero value, 32-bit, which Xenith cannot run.
+    pub is_64bit: AtomicBool,
 }
 
 impl Lifecycle {
@@ -106,6 +109,7 @@ impl Lifecycle {
             is_shut_down: AtomicBool::new(false),
             shutdown_code: AtomicU32::new(SHUTDOWN_CODE_INVALID),
             pause_count: AtomicU32::new(0),
+            is_64bit: AtomicBool::new(false),
         }
     }
 }

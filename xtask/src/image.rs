@@ -322,8 +322,11 @@ pub fn build_domu_initramfs(deb: &crate::fetch::Debian, out: &Path) -> Result<()
     write_if_changed(out, &domu_initramfs(&bb)?)
 }
 
-/// A domU's `/init` (busybox only): a shell on its console, `poweroff -f` powers the domain off.
+/// A domU's `/init` (busybox only): mounts, a report line, then busybox init with a shell.
 const DOMU_INIT: &str = include_str!("../initramfs/domu-init");
+/// The domU's `/etc/inittab` (busybox init): a login shell on the console, respawned; on
+/// `poweroff`/`reboot` (signals to PID 1) the disks are synced first.
+const DOMU_INITTAB: &str = "::respawn:-/bin/cttyhack /bin/sh\n::shutdown:/bin/sync\n";
 /// `/etc/xen/guest.cfg`: the default domU (Debian's kernel, the busybox initramfs).
 pub const GUEST_CFG: &str = include_str!("../initramfs/guest.cfg");
 /// A domU whose kernel panics (no `/init` of its own: `rdinit=/nonexistent`).
@@ -335,7 +338,9 @@ pub const DOMU_INITRD: &str = "boot/domU-initrd.gz";
 /// A domU's initramfs (for `xl create` and dom0less alike): busybox, `/dev/console`, `/init`.
 pub fn domu_initramfs(busybox: &[u8]) -> Result<Vec<u8>> {
     let mut c = Cpio::default();
-    for d in ["bin", "sbin", "dev", "proc", "sys", "tmp", "root", "etc"] {
+    for d in [
+        "bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root", "etc",
+    ] {
         c.dir(d);
     }
     c.chardev("dev/console", 0o600, 5, 1);
@@ -343,6 +348,7 @@ pub fn domu_initramfs(busybox: &[u8]) -> Result<Vec<u8>> {
     c.file("bin/busybox", 0o755, busybox);
     c.symlink("bin/sh", "busybox");
     c.file("init", 0o755, DOMU_INIT.as_bytes());
+    c.file("etc/inittab", 0o644, DOMU_INITTAB.as_bytes());
     gzip(&c.finish())
 }
 

@@ -26,6 +26,10 @@ pub const XEN_DOMCTL_max_vcpus: u32 = 15;
 pub const XEN_DOMCTL_setvcpucontext: u32 = 12;
 /// `XEN_DOMCTL_getvcpucontext` (domctl.h).
 pub const XEN_DOMCTL_getvcpucontext: u32 = 13;
+/// `XEN_DOMCTL_getvcpuinfo` (domctl.h).
+pub const XEN_DOMCTL_getvcpuinfo: u32 = 14;
+/// `XEN_DOMCTL_settimeoffset` (domctl.h).
+pub const XEN_DOMCTL_settimeoffset: u32 = 24;
 /// `XEN_DOMCTL_set_address_size` (domctl.h).
 pub const XEN_DOMCTL_set_address_size: u32 = 35;
 /// `XEN_DOMCTL_cacheflush` (domctl.h).
@@ -196,6 +200,28 @@ abi! {
     }
 }
 layout!(layout_xen_domctl_vcpucontext, xen_domctl_vcpucontext, 16, vcpu @ 0, ctxt @ 8);
+
+abi! {
+    /// `struct xen_domctl_getvcpuinfo` (domctl.h).
+    pub struct xen_domctl_getvcpuinfo {
+        /// IN.
+        pub vcpu: u32,
+        /// OUT: not VPF_down.
+        pub online: u8,
+        /// OUT: waiting for an event.
+        pub blocked: u8,
+        /// OUT: on a pCPU now.
+        pub running: u8,
+        pub _pad: u8,
+        /// OUT: nanoseconds it has run.
+        pub cpu_time: u64,
+        /// OUT: the pCPU it runs on.
+        pub cpu: u32,
+        pub _pad1: u32,
+    }
+}
+layout!(layout_xen_domctl_getvcpuinfo, xen_domctl_getvcpuinfo, 24, vcpu @ 0, online @ 4,
+    blocked @ 5, running @ 6, cpu_time @ 8, cpu @ 16);
 
 abi! {
     /// `struct xen_domctl_address_size` (domctl.h).

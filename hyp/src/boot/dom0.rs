@@ -326,7 +326,12 @@ pub fn build(
         vcpus_created: AtomicBool::new(true),
         mem: Mutex::new(domain::DomMem::new(mem / PAGE_SIZE)),
         handle: [0; 16],
-        life: domain::Lifecycle::new(),
+        life: {
+            let l = domain::Lifecycle::new();
+            l.is_64bit
+                .store(true, core::sync::atomic::Ordering::Relaxed);
+            l
+        },
     };
     crate::info!(
         "dom0: {} MiB RAM at {base}, {nr_vcpus} vCPUs, kernel at {kernel_at}, initrd {}, DT at {dtb_at} ({} bytes), {} pass-through regions, {} SPIs",

@@ -108,12 +108,36 @@ pub fn domctl(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
             // supported by Xenith (Xen: only where EL1 has AArch32). Only before the domain has
             // memory.
             match op.get::<xen_domctl_address_size>().size {
-                64 if t.tot_pages() != 0 && t.id != 0 => Err(XEN_EBUSY),
-                64 => Ok(false),
+                64 if t.life.is_64bit.load(Ordering::Acquire) => Ok(false),
+                64 if t.tot_pages() != 0 => Err(XEN_EBUSY),
+                64 => {
+                    t.life.is_64bit.store(true, Ordering::Release);
+                    Ok(false)
+                }
                 _ => Err(XEN_EINVAL),
             }
         }
         (XEN_DOMCTL_cacheflush, Some(t)) => return cacheflush(dom, &t, at, &mut op),
+        (XEN_DOMCTL_getvcpuinfo, Some(t)) => {
+            let mut g = op.get::<xen_domctl_getvcpuinfo>();
+            match t.vcpus.get(g.vcpu as usize) {
+                None => Err(XEN_EINVAL),
+                // Xen: the vCPU is not created yet (before XEN_DOMCTL_max_vcpus).
+                Some(_) if !t.vcpus_created.load(Ordering::Acquire) => Err(XEN_ESRCH),
+                Some(v) => {
+                    let on = *v.power.lock() != Power::Off;
+                    g.online = u8::from(on);
+                    g.blocked = u8::from(on && v.blocked.load(Ordering::Acquire));
+                    g.running = u8::from(crate::vcpu::is_running(t.id, v.id));
+                    g.cpu_time = v.cpu_ns.load(Ordering::Relaxed);
+                    g.cpu = v.pcpu as u32;
+                    op.set(&g);
+                    Ok(true)
+                }
+            }
+        }
+        // Arm keeps the offset for nothing a guest sees (its RTC is the toolstack's).
+        (XEN_DOMCTL_settimeoffset, Some(_)) => Ok(false),
         (XEN_DOMCTL_max_vcpus, Some(t)) => {
             let m = op.get::<xen_domctl_max_vcpus>();
             if core::ptr::eq(Arc::as_ptr(&t), dom) || m.max as usize != t.vcpus.len() {
@@ -418,7 +442,8 @@ fn is_guest_pv64_psr(psr: u64) -> bool {
 
 /// XEN_DOMCTL_setvcpucontext (common/domctl.c + arch/arm/domain.c `arch_set_info_guest`): not
 /// on the caller's own domain, a vCPU the domain has, the context checked (the PSRs must be
-/// AArch64 EL1/EL0 ones), then with the domain off every pCPU: the registers, SCTLR, TTBR0/1
+/// AArch64 EL1/EL0 ones, of a domain made 64-bit with set_address_size), then with the domain
+/// off every pCPU: the registers, SCTLR, TTBR0/1
 /// and TCR are set and the vCPU is online (it runs once the domain is unpaused) with
 /// VGCF_online, offline without. A NULL context resets the vCPU (offline, uninitialised).
 fn setvcpucontext(caller: &Domain, t: &Domain, op: &xen_domctl) -> Result<(), SetCtx> {
@@ -426,7 +451,12 @@ fn setvcpucontext(caller: &Domain, t: &Domain, op: &xen_domctl) -> Result<(), Se
     if t.id == caller.id {
         return Err(SetCtx::Errno(XEN_EINVAL));
     }
-    let Some(v) = t.vcpus.get(c.vcpu as usize) else {
+    // Before XEN_DOMCTL_max_vcpus a domain has no vCPU structures in Xen (-EINVAL).
+    let Some(v) = t
+        .vcpus
+        .get(c.vcpu as usize)
+        .filter(|_| t.vcpus_created.load(Ordering::Acquire))
+    else {
         return Err(SetCtx::Errno(XEN_EINVAL));
     };
     let ctx = if c.ctxt == 0 {
@@ -435,7 +465,12 @@ fn setvcpucontext(caller: &Domain, t: &Domain, op: &xen_domctl) -> Result<(), Se
         let ctx = guestmem::read::<vcpu_guest_context>(caller, c.ctxt)
             .map_err(|_| SetCtx::Errno(XEN_EFAULT))?;
         let r = &ctx.user_regs;
-        if !is_guest_pv64_psr(r.cpsr) || (r.spsr_el1 != 0 && !is_guest_pv64_psr(r.spsr_el1)) {
+        // A domain not made 64-bit is a 32-bit one to Xen (AArch32 PSRs only), which Xenith
+        // does not run: -EINVAL either way.
+        if !t.life.is_64bit.load(Ordering::Acquire)
+            || !is_guest_pv64_psr(r.cpsr)
+            || (r.spsr_el1 != 0 && !is_guest_pv64_psr(r.spsr_el1))
+        {
             return Err(SetCtx::Errno(XEN_EINVAL));
         }
         Some(ctx)
@@ -491,7 +526,11 @@ fn setvcpucontext(caller: &Domain, t: &Domain, op: &xen_domctl) -> Result<(), Se
 /// domain does not have and (Xenith) for the caller's own domain.
 fn getvcpucontext(caller: &Domain, t: &Domain, op: &xen_domctl) -> Result<bool, u32> {
     let c = op.get::<xen_domctl_vcpucontext>();
-    let v = t.vcpus.get(c.vcpu as usize).ok_or(XEN_EINVAL)?;
+    let v = t
+        .vcpus
+        .get(c.vcpu as usize)
+        .filter(|_| t.vcpus_created.load(Ordering::Acquire))
+        .ok_or(XEN_EINVAL)?;
     if t.id == caller.id {
         return Err(XEN_EINVAL);
     }

@@ -351,6 +351,8 @@ fn populate_extent(t: &Domain, gfn: u64, order: u32) -> Result<(), P2mFailed> {
     if t.dying.load(core::sync::atomic::Ordering::Acquire) {
         return Err(P2mFailed);
     }
+    // Lock order: the stage 2, then the memory accounting (as `remove_extent`).
+    let mut s2 = t.stage2.lock();
     let mut mem = t.mem.lock();
     if mem.tot_pages().saturating_add(pages) > mem.max_pages {
         return Err(P2mFailed);
@@ -383,7 +385,6 @@ fn populate_extent(t: &Domain, gfn: u64, order: u32) -> Result<(), P2mFailed> {
         left -= run.1;
         runs.push(run);
     }
-    let mut s2 = t.stage2.lock();
     let mut tm = TableMemory;
     let mut at = start;
     for &(pa, n) in &runs {
@@ -393,7 +394,6 @@ fn populate_extent(t: &Domain, gfn: u64, order: u32) -> Result<(), P2mFailed> {
         {
             // Undo: nothing was mapped in the range before (map checks), so clear it.
             let _ = s2.unmap(&mut tm, start, at.0 - start.0);
-            drop(s2);
             super::flush_tlb(t);
             free_runs(&mut runs);
             return Err(P2mFailed);

@@ -604,7 +604,9 @@ impl HypercallBuf {
                 )
             };
             if p != libc::MAP_FAILED {
-                return Ok(HypercallBuf { ptr: p.cast(), len });
+                let mut b = HypercallBuf { ptr: p.cast(), len };
+                b.touch();
+                return Ok(b);
             }
         }
         // SAFETY: a fresh private anonymous mapping (zero-filled), no fixed address.
@@ -627,7 +629,22 @@ impl HypercallBuf {
         if unsafe { libc::mlock(p, len) } < 0 {
             return Err(io::Error::last_os_error());
         }
+        let mut buf = buf;
+        buf.touch();
         Ok(buf)
+    }
+
+    /// Writes every page once (zeroes, as libxencall's `memset`): Linux maps a clean shared
+    /// page read-only until its first write fault (the software dirty bit on CPUs without
+    /// hardware DBM), and the hypervisor's stage-1 check for a write (AT S1E1W) would refuse
+    /// it (-EFAULT) — it does not take faults on dom0's behalf.
+    fn touch(&mut self) {
+        let page = page_size();
+        for off in (0..self.len).step_by(page) {
+            // SAFETY: `off < len`: inside our live read/write mapping; a volatile write so the
+            // store (and the fault that marks the page dirty) really happens.
+            unsafe { std::ptr::write_volatile(self.ptr.add(off), 0) };
+        }
     }
 
     /// The buffer's address, as the hypercall argument or a guest handle.

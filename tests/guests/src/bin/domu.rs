@@ -56,6 +56,7 @@ const XENMEM_resource_grant_table_id_shared: u32 = 0;
 // sched.h
 const SCHEDOP_remote_shutdown: u64 = 4;
 const SHUTDOWN_poweroff: u32 = 0;
+const SHUTDOWN_reboot: u32 = 1;
 const SHUTDOWN_crash: u32 = 3;
 // domctl.h / sysctl.h (Xen 4.17)
 const XEN_DOMCTL_INTERFACE_VERSION: u32 = 0x15;
@@ -67,6 +68,7 @@ const XEN_DOMCTL_getdomaininfo: u32 = 5;
 const XEN_DOMCTL_max_mem: u32 = 11;
 const XEN_DOMCTL_setvcpucontext: u32 = 12;
 const XEN_DOMCTL_getvcpucontext: u32 = 13;
+const XEN_DOMCTL_getvcpuinfo: u32 = 14;
 const XEN_DOMCTL_max_vcpus: u32 = 15;
 const XEN_DOMCTL_set_address_size: u32 = 35;
 const XEN_DOMCTL_cacheflush: u32 = 71;
@@ -192,6 +194,18 @@ impl Default for vcpu_guest_context {
 struct xen_domctl_vcpucontext {
     vcpu: u32,
     ctxt: u64,
+}
+
+/// `struct xen_domctl_getvcpuinfo` (domctl.h).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct xen_domctl_getvcpuinfo {
+    vcpu: u32,
+    online: u8,
+    blocked: u8,
+    running: u8,
+    cpu_time: u64,
+    cpu: u32,
 }
 
 /// `struct xen_domctl_cacheflush` (domctl.h).
@@ -330,6 +344,8 @@ const _: () = {
     assert!(offset_of!(vcpu_guest_context, user_regs) == 8);
     assert!(offset_of!(vcpu_guest_context, sctlr) == 320);
     assert!(size_of::<xen_domctl_vcpucontext>() == 16);
+    assert!(size_of::<xen_domctl_getvcpuinfo>() == 24);
+    assert!(offset_of!(xen_domctl_getvcpuinfo, cpu_time) == 8);
     assert!(size_of::<xen_sysctl_getdomaininfolist>() == 24);
     assert!(offset_of!(xen_sysctl_getdomaininfolist, num_domains) == 16);
     assert!(size_of::<xen_sysctl_readconsole>() == 24);
@@ -708,9 +724,40 @@ domu_blob_end:
 "#
 );
 
+// A second domU program: PSCI SYSTEM_RESET over HVC (Xen's vpsci: a shutdown with
+// SHUTDOWN_reboot of that domain, not of the machine).
+core::arch::global_asm!(
+    r#"
+.section .text.domu, "ax"
+.balign 4
+.global psci_blob_start
+.global psci_blob_end
+psci_blob_start:
+    movz    x0, #0x0009
+    movk    x0, #0x8400, lsl #16
+    hvc     #0
+1:  wfi
+    b       1b
+psci_blob_end:
+.text
+"#
+);
+
 extern "C" {
     static domu_blob_start: u8;
     static domu_blob_end: u8;
+    static psci_blob_start: u8;
+    static psci_blob_end: u8;
+}
+
+/// The PSCI program's bytes.
+fn psci_blob() -> &'static [u8] {
+    // SAFETY: as for `blob`.
+    unsafe {
+        let s = &psci_blob_start as *const u8;
+        let e = &psci_blob_end as *const u8;
+        core::slice::from_raw_parts(s, e as usize - s as usize)
+    }
 }
 
 /// The domU program's bytes.
@@ -1036,6 +1083,30 @@ fn main(b: &'static Board) {
         "returned {r}, flags {:#x}, code {code_seen}{}", i.flags,
         if code_seen == SHUTDOWN_crash { " (crash: a check in the domU failed)" } else { "" });
     check!(i.cpu_time > 0, "getdomaininfo: cpu_time counts its run"; "cpu_time {}", i.cpu_time);
+    let (r, op) = domctl(
+        XEN_DOMCTL_getvcpuinfo,
+        d,
+        &xen_domctl_getvcpuinfo::default(),
+    );
+    let vi: xen_domctl_getvcpuinfo = get(&op.u);
+    info!(
+        "getvcpuinfo(0): online {} blocked {} running {} cpu_time {} cpu {}",
+        vi.online, vi.blocked, vi.running, vi.cpu_time, vi.cpu
+    );
+    // `running` is not asserted: Xen may still show a shut-down vCPU on its pCPU for a while.
+    check!(r == 0 && vi.online == 1 && vi.cpu_time > 0,
+        "getvcpuinfo(0): online, cpu_time counted";
+        "returned {r}, online {} running {} cpu_time {}", vi.online, vi.running, vi.cpu_time);
+    let r = domctl(
+        XEN_DOMCTL_getvcpuinfo,
+        d,
+        &xen_domctl_getvcpuinfo {
+            vcpu: 1,
+            ..Default::default()
+        },
+    )
+    .0;
+    check!(r == -EINVAL, "getvcpuinfo of a vCPU it does not have is -EINVAL"; "returned {r} {}", errname(r));
     for (what, off, want) in RESULTS {
         // SAFETY: the parameter page is still mapped at `params`.
         let got = unsafe { peek::<u64>(params + off) } as i64;
@@ -1077,6 +1148,54 @@ fn main(b: &'static Board) {
         "create {r}, remote_shutdown {r2}, flags {:#x}", i2.flags);
     check!(i2.flags & XEN_DOMINF_paused != 0, "it stays paused (toolstack pause)"; "flags {:#x}", i2.flags);
     let r = domctl(XEN_DOMCTL_destroydomain, d2, &0u64).0;
+    check!(r == 0, "destroy it"; "returned {r}");
+
+    // A third one resets itself with PSCI SYSTEM_RESET: only that domain shuts down (reboot).
+    let (r, d3) = create(1);
+    let r1 = domctl(XEN_DOMCTL_max_mem, d3, &MAX_MEM_KB).0;
+    let mut ctx3 = vcpu_guest_context {
+        flags: VGCF_online,
+        sctlr: SCTLR_GUEST_INIT,
+        ..Default::default()
+    };
+    ctx3.user_regs.pc64 = GUEST_RAM0_BASE;
+    ctx3.user_regs.cpsr = PSR_GUEST64_INIT;
+    let early = setvcpucontext(d3, 0, Some(&ctx3));
+    check!(early == -EINVAL, "setvcpucontext before max_vcpus is -EINVAL (no vCPU yet)";
+        "returned {early} {}", errname(early));
+    let rv = domctl(XEN_DOMCTL_max_vcpus, d3, &1u32).0;
+    let r32 = setvcpucontext(d3, 0, Some(&ctx3));
+    check!(r32 == -EINVAL, "setvcpucontext(AArch64 PSR) before set_address_size(64) is -EINVAL (a 32-bit domain)";
+        "returned {r32} {}", errname(r32));
+    let ra = domctl(XEN_DOMCTL_set_address_size, d3, &64u32).0;
+    let mut one = [RAM_GFN];
+    let n = reservation(XENMEM_populate_physmap, d3, &mut one, 0);
+    let mut e = [1i32];
+    let rm = map_foreign(d3, &[RAM_GFN], &[ext_gfn + 6], &mut e);
+    let prog = psci_blob();
+    if rm == 0 && e[0] == 0 {
+        // SAFETY: d3's first frame is mapped at `ext_gfn + 6` just now; the program is tiny.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                prog.as_ptr(),
+                ((ext_gfn + 6) << 12) as *mut u8,
+                prog.len(),
+            )
+        };
+    }
+    let ru = unmap(ext_gfn + 6);
+    let rs = setvcpucontext(d3, 0, Some(&ctx3));
+    let ru2 = domctl(XEN_DOMCTL_unpausedomain, d3, &0u64).0;
+    check!(r == 0 && r1 == 0 && rv == 0 && ra == 0 && n == 1 && rm == 0 && e[0] == 0 && ru == 0
+        && rs == 0 && ru2 == 0,
+        "a third domain with a PSCI SYSTEM_RESET program, started";
+        "create {r}, max_mem {r1}, max_vcpus {rv}, set_address_size {ra}, populate {n}, map {rm} {e:?}, unmap {ru}, setvcpucontext {rs}, unpause {ru2}");
+    let shut = wait_for(5000, || getinfo(d3).1.flags & XEN_DOMINF_shutdown != 0);
+    let (_, i3) = getinfo(d3);
+    check!(shut && (i3.flags >> XEN_DOMINF_shutdownshift) & 0xff == SHUTDOWN_reboot,
+        "its PSCI SYSTEM_RESET shuts it down with SHUTDOWN_reboot (the machine goes on)";
+        "flags {:#x}", i3.flags);
+    let r = domctl(XEN_DOMCTL_destroydomain, d3, &0u64).0;
     check!(r == 0, "destroy it"; "returned {r}");
 
     // Destroy the domU while its pages are still mapped here.
