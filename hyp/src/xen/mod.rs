@@ -302,12 +302,19 @@ pub fn raise_upcall(dom: &Domain, vcpu: u32) {
 /// Before entering vCPU `v`: the upcall line follows `evtchn_upcall_pending`, so an upcall the
 /// guest has not consumed yet is taken again (as Xen re-injects it on every entry).
 ///
-/// The flag is read under the vGIC lock. Read before it, a `raise_upcall` from another pCPU
-/// could set the flag after the read and find the line still high from the previous upcall (no
-/// change, so no wake-up), and this function would then lower the line: the flag set, the line
-/// low, nobody woken, and every later event of the vCPU lost too (an event only raises the line
-/// when the flag goes 0 -> 1). Under the lock, a raise either happened before (its flag is seen
-/// here) or comes after (and raises a low line, which wakes the vCPU).
+/// The flag is read, and the cached level written, under the vGIC lock. Outside it, two races
+/// with a `raise_upcall` from another pCPU broke the line:
+/// - the raise set the flag after this read and found the line still high from the previous
+///   upcall (no change, so no wake-up); this function then lowered the line: flag set, line
+///   low, nobody woken, and every later event of the vCPU lost too (an event raises the line
+///   only when the flag goes 0 -> 1) until the vCPU exits for some other reason;
+/// - the raise set the cached level, this function overwrote it with low and lowered the line,
+///   then the raise raised it: line high, cache low. Once the guest consumed the event, the
+///   shortcut below (cache low, nothing pending) never lowered the line again: an upcall storm
+///   (take, find nothing, EOI, EOI maintenance exit, again) until the next event.
+///
+/// Under the lock the cache always equals the line, and a raise either happened before (its
+/// flag is seen here) or comes after (and raises a low line, which wakes the vCPU).
 pub fn sync_upcall(dom: &Domain, v: usize) {
     let Some(x) = dom.xen.as_ref() else { return };
     let Some(l) = x.upcall_level.get(v) else {

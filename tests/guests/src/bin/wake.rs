@@ -9,7 +9,10 @@
 //! wakes it checks that no token and no timer is overdue by more than [`BOUND_MS`]: a hypervisor
 //! that loses a wake-up leaves one stuck (nothing else would wake that CPU), and the check names
 //! it, then a rescue SGI wakes everyone so the run ends cleanly. CPU 0 drives the phases and
-//! keeps its own timer ticking so it always wakes to end a phase.
+//! keeps its own timer ticking so it always wakes to end a phase. A CPU that takes thousands of
+//! upcalls in a row with no event pending (a line left high: it would never leave its interrupt
+//! handler) masks the upcall and reports a storm. A run that stops printing (every CPU asleep
+//! or stuck) is caught by the xtask's silence limit.
 #![no_std]
 #![no_main]
 
@@ -138,9 +141,16 @@ static READY: AtomicUsize = AtomicUsize::new(0);
 /// Workers that saw the phase end.
 static LEFT: AtomicUsize = AtomicUsize::new(0);
 
-// The first failure seen: kind (0 none, 1 SGI, 2 timer), the token or CPU, details.
+// The first failure seen: kind (0 none, 1 token, 2 timer, 3 upcall storm), the token or CPU,
+// details.
 const FAIL_SGI: u32 = 1;
 const FAIL_TIMER: u32 = 2;
+const FAIL_STORM: u32 = 3;
+/// Upcalls in a row that find nothing for this CPU before it calls it a storm (a line the
+/// hypervisor left high: the CPU would never leave its interrupt handler).
+const STORM: u64 = 20_000;
+/// Per CPU: upcalls in a row that found nothing.
+static EMPTY: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static FAIL: AtomicU32 = AtomicU32::new(0);
 static FAIL_WHAT: AtomicUsize = AtomicUsize::new(0);
 static FAIL_SEEN_BY: AtomicUsize = AtomicUsize::new(0);
@@ -242,9 +252,13 @@ fn upcall(_intid: u32) {
     let flag = unsafe { &*((vi + vcpu_info::EVTCHN_UPCALL_PENDING as u64) as *const AtomicU8) };
     let sel = atomic_u64(vi + vcpu_info::EVTCHN_PENDING_SEL as u64);
     let sh = SHINFO_PAGE.addr();
+    let mut found = false;
+    let at_entry = flag.load(SeqCst);
+    let mut seen = 0u64;
     loop {
         flag.store(0, SeqCst);
         let words = sel.swap(0, SeqCst);
+        seen |= words;
         for w in 0..MAX_PORT / 64 {
             if words & (1 << w) == 0 {
                 continue;
@@ -257,6 +271,7 @@ fn upcall(_intid: u32) {
                 let b = ready.trailing_zeros() as usize;
                 ready &= ready - 1;
                 pending.fetch_and(!(1 << b), SeqCst);
+                found = true;
                 match PORT_OWNER[w * 64 + b].load(SeqCst) {
                     0 => _ = MISROUTED.fetch_add(1, SeqCst),
                     o => arrive((o - 1) / MAX_CPUS),
@@ -266,6 +281,16 @@ fn upcall(_intid: u32) {
         if flag.load(SeqCst) == 0 {
             break;
         }
+    }
+    if found {
+        EMPTY[me].store(0, SeqCst);
+    } else if EMPTY[me].fetch_add(1, SeqCst) + 1 == STORM {
+        info!(
+            "cpu{me}: upcall storm: evtchn_upcall_pending {at_entry} on entry, selector {seen:#x}"
+        );
+        // Leave the storm to report it: no more upcalls on this CPU until the next phase.
+        gic::disable(UPCALL_INTID.load(SeqCst));
+        fail(FAIL_STORM, me, 0, STORM);
     }
 }
 
@@ -449,6 +474,15 @@ fn watchdog() {
     }
 }
 
+/// Enables the upcall PPI on this CPU again (a storm check may have disabled it).
+fn upcall_on(cpu: usize) {
+    EMPTY[cpu].store(0, SeqCst);
+    match UPCALL_INTID.load(SeqCst) {
+        0 => {}
+        intid => gic::enable(intid),
+    }
+}
+
 /// Waits for an interrupt as Linux's idle loop does: WFI with IRQs masked unless there is work,
 /// then the interrupt is taken once they are unmasked.
 fn idle(cpu: usize) {
@@ -461,6 +495,7 @@ fn idle(cpu: usize) {
 
 /// A secondary's part of a phase: idle in WFI, checking at every wake-up, until it is over.
 fn secondary_work(cpu: usize) {
+    upcall_on(cpu);
     if timer_wanted(cpu) {
         arm_timer(cpu);
     }
@@ -513,6 +548,7 @@ fn run_phase(b: &Board, p: &Phase) {
     MODE.store(p.mode as u32, SeqCst);
     STOP.store(false, SeqCst);
     OVER.store(false, SeqCst);
+    upcall_on(0);
     let posted = (1..n).all(|c| smp::post(c, secondary_work));
     let ready = posted && wait_for(BOUND_MS, || READY.load(SeqCst) == n - 1);
     if !ready {
@@ -584,6 +620,10 @@ fn run_phase(b: &Board, p: &Phase) {
                 if by_event(t) { "event token" } else { "SGI" },
                 SENT_FROM[t].load(SeqCst), SENT_TO[t].load(SeqCst), SENT[t].load(SeqCst),
                 RECV[t].load(SeqCst) == SENT[t].load(SeqCst));
+        }
+        FAIL_STORM => {
+            check!(false, "{}: the upcall line falls once the events are handled", p.name;
+                "cpu{what} took {STORM} upcalls in a row with no event pending (an upcall storm: the line stays high)");
         }
         FAIL_TIMER => {
             check!(false, "{}: every virtual timer interrupt wakes its CPU", p.name;
