@@ -840,6 +840,53 @@ fn fold_completes_level_irq() {
     assert!(!g.irq_info(0, 33).unwrap().pending);
 }
 
+/// The event-channel upcall line as the hypervisor drives it (`hyp/src/xen/mod.rs`): raised by
+/// an event from another pCPU, resynced to `evtchn_upcall_pending` before each entry. A raise of
+/// a line that is still high changes nothing and kicks nobody, so the resync must read the flag
+/// and set the line in one critical section with the raise. Replayed on the model: the stale
+/// order (flag read 0, raise, then lower) leaves nothing deliverable and nobody kicked although
+/// an event is pending; the serialised orders end with the line high, deliverable, and a kick.
+#[test]
+fn upcall_line_raise_racing_a_resync() {
+    const UPCALL: u32 = 31;
+    let fresh = || {
+        let mut g = gic(GicVersion::V3, 2, 32);
+        enable_dist(&mut g);
+        enable(&mut g, 1, UPCALL);
+        // The previous upcall: line high, taken and completed by the guest.
+        g.set_level(1, UPCALL, true, &mut Effects::new()).unwrap();
+        let mut lrs = lrs_of(4);
+        g.flush(1, &mut lrs);
+        lrs[0].state = LrState::Invalid;
+        g.fold(1, &lrs[..1], &mut Effects::new());
+        g
+    };
+    // Stale: vCPU 1's pCPU read the flag (0) before the raise, lowers after it.
+    let mut g = fresh();
+    let mut raise = Effects::new();
+    g.set_level(1, UPCALL, true, &mut raise).unwrap();
+    assert!(
+        !raise.kicked(1),
+        "raising a high line is no change: no kick"
+    );
+    g.set_level(1, UPCALL, false, &mut Effects::new()).unwrap();
+    assert!(
+        !g.has_deliverable(1),
+        "the event is pending, but nothing wakes vCPU 1"
+    );
+    // Serialised, the resync first (flag 0): the raise then changes the line and kicks.
+    let mut g = fresh();
+    g.set_level(1, UPCALL, false, &mut Effects::new()).unwrap();
+    let mut raise = Effects::new();
+    g.set_level(1, UPCALL, true, &mut raise).unwrap();
+    assert!(raise.kicked(1) && g.has_deliverable(1));
+    // Serialised, the raise first: the resync reads the flag (1) and keeps the line high.
+    let mut g = fresh();
+    g.set_level(1, UPCALL, true, &mut Effects::new()).unwrap();
+    g.set_level(1, UPCALL, true, &mut Effects::new()).unwrap();
+    assert!(g.has_deliverable(1));
+}
+
 #[test]
 fn set_level_on_edge_configured_line_latches_rising_edges() {
     let mut g = gic(GicVersion::V3, 1, 32);
