@@ -391,6 +391,15 @@ fn run(dom: &Arc<Domain>, v: &Vcpu) {
                     switch_out_blocked(dom, v, &mut a);
                     break;
                 }
+                if shared {
+                    // The wait left the EL2 timer at the others' deadlines, or off: without a
+                    // new slice this vCPU would keep the pCPU until it blocks, and a vCPU of
+                    // this pCPU that it wakes (a kick from here sends no SGI) would wait as
+                    // long.
+                    let end =
+                        crate::arch::hyp_timer::now() + crate::arch::hyp_timer::ticks_us(SLICE_US);
+                    crate::arch::hyp_timer::set(earliest_wake(me).min(end));
+                }
                 crate::xen::set_runstate(dom, v.id as usize, xen_abi::vcpu::RUNSTATE_running);
             }
             Next::Off => {
@@ -430,18 +439,24 @@ fn wait_for_interrupt(dom: &Domain, v: &Vcpu, shared: bool, gen: u64) -> bool {
 /// Programs the EL2 timer for the earliest virtual-timer deadline of the switched-out blocked
 /// vCPUs of pCPU `me` (none: timer off).
 fn arm_wakeup_timer(me: usize) {
-    let next = assigned(me)
-        .iter()
-        .filter_map(|(d, id)| d.vcpus.get(*id as usize))
-        .filter(|c| c.blocked.load(Ordering::Acquire))
-        .map(|c| c.wake_at.load(Ordering::Relaxed))
-        .min()
-        .unwrap_or(u64::MAX);
+    let next = earliest_wake(me);
     if next == u64::MAX {
         crate::arch::hyp_timer::stop();
     } else {
         crate::arch::hyp_timer::set(next);
     }
+}
+
+/// The earliest virtual-timer deadline of the switched-out blocked vCPUs of pCPU `me`
+/// (`u64::MAX`: none).
+fn earliest_wake(me: usize) -> u64 {
+    assigned(me)
+        .iter()
+        .filter_map(|(d, id)| d.vcpus.get(*id as usize))
+        .filter(|c| c.blocked.load(Ordering::Acquire))
+        .map(|c| c.wake_at.load(Ordering::Relaxed))
+        .min()
+        .unwrap_or(u64::MAX)
 }
 
 /// The loop every pCPU ends in: run the vCPUs assigned here round robin, idle when none can.
