@@ -57,14 +57,52 @@ free2=$(free_mib)
 if [ "$free2" = "$free0" ]; then echo "$P memory ok free=$free0"; else echo "$P memory FAIL free $free0 -> $free2 MiB"; fi
 over=$((free0 - free1 - 128))
 
-# -- two domUs at once, xl destroy ------------------------------------------------------------
+# -- two domUs at once (one spinning), pause/unpause, reboot, dmesg, xl destroy -----------------
+# g1 only burns its vCPU; g2 must still boot to its shell and answer, and dom0 (this script)
+# goes on: a spinning domU stalls nobody.
 c0=$(up)
-xl create /etc/xen/guest.cfg 'name="g1"' && xl create /etc/xen/guest.cfg 'name="g2"'
+xl create /etc/xen/guest.cfg 'name="g1"' 'extra="console=hvc0 xenith.spin"' \
+    && xl create /etc/xen/guest.cfg 'name="g2"'
 n=$(xl list | grep -c '^g[12] ')
 xl list
+rm -f /tmp/con2.log
+(
+    i=0
+    while ! grep -q 'domU# ' /tmp/con2.log 2>/dev/null && [ $i -lt 240 ]; do sleep 1; i=$((i + 1)); done
+    echo 'echo G2-SAYS-$((7*6))'
+    sleep 3
+    printf '\035'
+) | xl console g2 > /tmp/con2.log 2>&1
+if [ "$n" = 2 ] && grep -q 'G2-SAYS-42' /tmp/con2.log; then
+    echo "$P two ok (g2 answered beside the spinning g1)"
+else
+    echo "$P two FAIL (listed $n)"; tail -5 /tmp/con2.log
+fi
+xl pause g2
+if xl list | grep '^g2 ' | grep -q 'p'; then pst=ok; else pst=FAIL; fi
+xl unpause g2
+if [ $pst = ok ] && ! xl list | grep '^g2 ' | grep -q -- '--p'; then
+    echo "$P pause ok"
+else
+    echo "$P pause FAIL"; xl list
+fi
+id1=$(xl domid g2)
+xl reboot g2
+i=0
+while [ $i -lt 60 ]; do
+    id2=$(xl domid g2 2>/dev/null)
+    if [ -n "$id2" ] && [ "$id2" != "$id1" ]; then break; fi
+    sleep 1; i=$((i + 1))
+done
+if [ -n "$id2" ] && [ "$id2" != "$id1" ]; then
+    echo "$P reboot ok (g2 restarted: domain $id1 -> $id2)"
+else
+    echo "$P reboot FAIL (g2: $id1 -> ${id2:-gone})"; xl list
+fi
+if xl dmesg | grep -q 'Xenith'; then echo "$P dmesg ok"; else echo "$P dmesg FAIL"; fi
 xl destroy g1; xl destroy g2
 c1=$(up)
-if [ "$n" = 2 ] && gone g1 && gone g2; then echo "$P two ok"; else echo "$P two FAIL (listed $n)"; fi
+if gone g1 && gone g2; then echo "$P destroy ok"; else echo "$P destroy FAIL"; xl list; fi
 cycle=$(dt "$c0" "$c1")
 sleep 1
 free3=$(free_mib)
@@ -78,5 +116,5 @@ else
     echo "$P crash FAIL"; xl list; cat /var/log/xen/xl-crashy.log
 fi
 
-echo "$P figures create=$(dt "$u0" "$u1")s boot_to_shell=${boot}s create_destroy_2=${cycle}s overhead_mib=$over free_mib=$free0"
+echo "$P figures create=$(dt "$u0" "$u1")s boot_to_shell=${boot}s two_domus_cycle=${cycle}s overhead_mib=$over free_mib=$free0"
 echo "$P done"

@@ -65,7 +65,8 @@ const DOM0_PREFIX: &str = "XENITH-DOM0: ";
 const XL_PREFIX: &str = "XENITH-XL: ";
 /// The checks `xl.sh` reports, each as `XENITH-XL: <check> ok`.
 const XL_CHECKS: &[&str] = &[
-    "create", "list", "console", "detach", "shutdown", "memory", "two", "memory2", "crash",
+    "create", "list", "console", "detach", "shutdown", "memory", "two", "pause", "reboot", "dmesg",
+    "destroy", "memory2", "crash",
 ];
 /// `initramfs/xen.sh` (run by dom0.sh): `XENITH-XEN: skipped (not on Xen)`, or on Xen the
 /// `/bin/xen-check` lines ending with `XENITH-XEN: done passed=N failed=M`.

@@ -37,6 +37,7 @@ const USAGE: &str = "Usage: xl <subcommand> [args]
  destroy <dom>                           terminate a domain immediately
  pause <dom> / unpause <dom>             pause or unpause a domain
  info                                    information about the host and the hypervisor
+ domid <name> / domname <id>             a domain's id from its name, or its name from its id
  dmesg [-c]                              the hypervisor's console ring (-c: clear it)
  debug-keys <keys>                       run the hypervisor's debug-key handlers (see xl dmesg)
  pages [dom...]                          (Xenith extension) free and total pages of the host,
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
         "pause" => cmd_simple(rest, "pause"),
         "unpause" => cmd_simple(rest, "unpause"),
         "info" => cmd_info(),
+        "domid" | "domname" => cmd_domid(rest, cmd == "domname"),
         "dmesg" => cmd_dmesg(rest),
         "debug-keys" => cmd_debug_keys(rest),
         "pages" => cmd_pages(rest),
@@ -441,6 +443,19 @@ fn cmd_simple(args: &[String], what: &str) -> Result<(), String> {
         }
         "pause" => c.pause(domid).map_err(|e| e.to_string())?,
         _ => c.unpause(domid).map_err(|e| e.to_string())?,
+    }
+    Ok(())
+}
+
+/// `xl domid <name>` / `xl domname <id>`: prints the other half of the pair, as Xen's xl.
+fn cmd_domid(args: &[String], name: bool) -> Result<(), String> {
+    let c = ctrl()?;
+    let mut xs = store()?;
+    let domid = domain_arg(&c, &mut xs, args.first())?;
+    if name {
+        println!("{}", name_of(&mut xs, domid));
+    } else {
+        println!("{domid}");
     }
     Ok(())
 }
