@@ -40,15 +40,26 @@ sleep 1
 xv() { xl info | sed -n "s/^xen_$1 *: //p"; }
 echo "$P hypervisor $(xv major).$(xv minor)$(xv extra)"
 
+# Under Xenith: its guest exits on pCPU 0 by kind (debug key 'e'), to see where time goes.
+exits() {
+    if xl info | grep -q '^xen_extra.*xenith'; then
+        xl debug-keys e
+        echo "$P info $1 $(xl dmesg | grep 'pCPU 0: ' | tail -n 1 | sed 's/.*pCPU 0: //')"
+    fi
+}
+
 # -- xenstored: requests per second, client and daemon on vCPU 0 ------------------------------
 pid=$(pidof xenstored)
 taskset -p 1 "$pid" >/dev/null 2>&1
+exits "exits-before-xenstore"
 taskset 1 /bin/xenstore-check 2000 bench
+exits "exits-after-xenstore"
 taskset -p ff "$pid" >/dev/null 2>&1
 
 # -- one domU: create, boot to its shell, memory -------------------------------------------------
 heap0=$(heap_bytes)
 free0=$(free_pages)
+exits "exits-before-create"
 mark create-start
 xl create /etc/xen/guest.cfg || fail "xl create"
 mark create-end
@@ -62,6 +73,7 @@ cpid=$!
 if grep -m1 -q "Enter 'help'" <&4; then mark shell; else fail "no shell banner"; fi
 echo 'echo DOMU-UP-$((6*7))' >&3
 if grep -m1 -q 'DOMU-UP-42' <&4; then mark reply; else fail "no answer from the domU shell"; fi
+exits "exits-at-shell"
 kill "$cpid" 2>/dev/null
 wait "$cpid" 2>/dev/null
 exec 3>&- 4>&-
@@ -84,4 +96,7 @@ for i in 1 2 3; do
     wait_gone "c$i" || fail "c$i not gone"
     mark "cycle-end-$i"
 done
+sleep 1
+# A leak would grow with each domain; dom0's own growth (its stage-2 for what it mapped) not.
+echo "$P memory-end free=$(free_pages) after 4 domains (before $free0)"
 echo "$P done"

@@ -9,6 +9,17 @@
 //! under Xenith and under Debian's Xen 4.17 (`xen.rs`, the conformance oracle), same machine,
 //! same `-icount shift=0`; it prints `# bench <op> <ns per op>`, i.e. instructions per operation.
 //! Median of N runs per hypervisor, side by side with the ratio Xenith / Xen.
+//!
+//! `--domains`: dom0 Linux with our initramfs runs `initramfs/bench.sh` (`xenith.test=bench`)
+//! under Xenith and under Xen 4.17: our xenstored's throughput (`xenstore-check N bench`), then
+//! `xl create` of the default domU, its console until the shell answers a typed command, the
+//! hypervisor's memory for the domain, and three `xl create` + `xl destroy` cycles. The script
+//! prints `mark <name> <dom0 uptime>` lines; a figure is the difference of two marks by dom0's
+//! clock (virtual time: under `-icount shift=0` instructions plus skipped idle time) and by the
+//! host's clock (the lines' arrival times). Memory per domain = free pages before - free pages
+//! with the domU at its shell - the domU's own pages (`xl pages`, exact), in KiB, plus the
+//! growth of Xenith's heap (debug key `m` through `xl debug-keys`, `xl dmesg`; Xen's allocations
+//! are all pages). Once with icount on 1 CPU, once by the wall clock on 2 (`--clock` picks one).
 
 use crate::qemu::{self, Console, Limits, Machine, Watch};
 use crate::util::{cmd_line, say};
