@@ -48,20 +48,21 @@ else
     fail xenconsoled "not running: $(cat /run/xenconsoled.log 2>/dev/null | tail -n 3)"
 fi
 
-/bin/xenstore-check 400
-rc=$?
+/bin/xenstore-check 400 | tee /tmp/xs-check.out
 # The same throughput with client and daemon pinned to one vCPU (no cross-vCPU wake-ups).
 pid=$(pidof xenstored)
 if taskset -p 1 "$pid" >/dev/null 2>&1; then
-    taskset 1 /bin/xenstore-check 1000 bench
+    taskset 1 /bin/xenstore-check 1000 bench | tee -a /tmp/xs-check.out
     taskset -p ff "$pid" >/dev/null 2>&1
 fi
 cpu=$(cut -d' ' -f14,15 "/proc/$pid/stat")
 echo "$P info xenstored utime+stime ticks: $cpu, uptime $(cut -d' ' -f1 /proc/uptime) s"
-if [ $rc -ne 0 ]; then
-    echo "$P xenstored log:"
+if grep -q -E "FAIL|stalled" /tmp/xs-check.out; then
+    echo "$P info xenstored log:"
     tail -n 20 /run/xenstored.log
+    echo "$P info Xen interrupts:"
+    grep -i -E "xen|evtchn" /proc/interrupts
 fi
-if ! kill -0 "$(pidof xenstored)" 2>/dev/null; then
+if ! kill -0 "$pid" 2>/dev/null; then
     echo "$P xenstored-alive FAIL the daemon died"
 fi

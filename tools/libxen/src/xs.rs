@@ -125,6 +125,7 @@ pub struct Xs {
     inbox: VecDeque<Message>,
     events: VecDeque<WatchEvent>,
     req_id: u32,
+    timeout: Option<Duration>,
 }
 
 impl Xs {
@@ -178,7 +179,15 @@ impl Xs {
             inbox: VecDeque::new(),
             events: VecDeque::new(),
             req_id: 0,
+            timeout: None,
         }
+    }
+
+    /// How long [`Xs::request`] waits for its reply before failing with `TimedOut` (`None`,
+    /// the default: forever, as libxenstore). A timed-out connection is out of step with
+    /// the daemon: drop it.
+    pub fn set_timeout(&mut self, t: Option<Duration>) {
+        self.timeout = t;
     }
 
     /// True when talking through `/dev/xen/xenbus` rather than the daemon's socket.
@@ -246,6 +255,15 @@ impl Xs {
             // The kernel's device answers in order and sets its own req_id only for its
             // transactions; anything else unclaimed is stale.
             self.inbox.clear();
+            if let Some(t) = self.timeout {
+                let ms = libc::c_int::try_from(t.as_millis()).unwrap_or(libc::c_int::MAX);
+                if !crate::sys::poll_readable(self.ch.fd(), ms)? {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no reply to xenstore request type {ty} within {t:?}"),
+                    ));
+                }
+            }
             self.fill()?;
         }
     }

@@ -309,7 +309,14 @@ fn run() -> io::Result<()> {
                 revents: 0,
             });
         }
-        let timeout = if d.xs.has_queued_events() { 0 } else { TICK_MS };
+        // No consoles: nothing to sweep, sleep until xenstore or an event says something.
+        let timeout = if d.xs.has_queued_events() {
+            0
+        } else if d.consoles.is_empty() {
+            -1
+        } else {
+            TICK_MS
+        };
         sys::poll(&mut fds, timeout)?;
 
         if fds[0].revents != 0 || d.xs.has_queued_events() {

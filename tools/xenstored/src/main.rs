@@ -37,9 +37,12 @@ const VIRQ_DOM_EXC: u32 = 3;
 const SOCKETS: &[&str] = &["/run/xenstored/socket", "/var/run/xenstored/socket"];
 /// How often introduced domains are checked when no `VIRQ_DOM_EXC` arrives.
 const DOMAIN_CHECK: Duration = Duration::from_secs(1);
-/// The longest `poll` sleep: rings are swept and kicked at least this often, so a lost
-/// event-channel notification delays a request by this much at most.
+/// The `poll` sleep while there was traffic in the last second: rings are swept and kicked
+/// at least this often then, so a lost event-channel notification delays a request by this
+/// much at most.
 const TICK_MS: libc::c_int = 100;
+/// The `poll` sleep when idle (fewer wake-ups of an idle dom0).
+const IDLE_TICK_MS: libc::c_int = 1000;
 
 /// A ring page: a domain's (foreign mapping) or dom0's kernel's (xenbus_backend).
 enum Page {
@@ -246,6 +249,8 @@ fn run(no_dom0: bool, socket_paths: &[String]) -> io::Result<()> {
 
     let mut last_check = Instant::now();
     let mut unsignalled = 0u64;
+    let mut stale_ticks = 0u64;
+    let mut last_busy = Instant::now();
     loop {
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let pfd = |fd, events| libc::pollfd {
@@ -266,7 +271,15 @@ fn run(no_dom0: bool, socket_paths: &[String]) -> io::Result<()> {
             let ev = libc::POLLIN | if wants_write { libc::POLLOUT } else { 0 };
             fds.push(pfd(fd, ev));
         }
-        let ready = sys::poll(&mut fds, TICK_MS)?;
+        let tick = if last_busy.elapsed() < Duration::from_secs(1) || stale_ticks > 0 {
+            TICK_MS
+        } else {
+            IDLE_TICK_MS
+        };
+        let ready = sys::poll(&mut fds, tick)?;
+        if ready > 0 {
+            last_busy = Instant::now();
+        }
 
         for (i, l) in listeners.iter().enumerate() {
             if fds[i].revents == 0 {
@@ -318,7 +331,22 @@ fn run(no_dom0: bool, socket_paths: &[String]) -> io::Result<()> {
             }
         }
         if ready == 0 {
-            srv.kick_rings();
+            // Replies unread a whole idle tick: the peer may have missed our event. Say so
+            // (once a second per stretch) so a lost notification shows in the log.
+            let kicked = srv.kick_rings();
+            stale_ticks = if kicked.is_empty() {
+                0
+            } else {
+                stale_ticks + 1
+            };
+            if stale_ticks % 10 == 1 {
+                for (d, i, q) in kicked {
+                    eprintln!(
+                        "xenstored: domain {d}: replies unread, re-notified (req {}/{}, rsp {}/{}, {q} bytes queued)",
+                        i[0], i[1], i[2], i[3]
+                    );
+                }
+            }
         }
         if srv.rings() > 1 && last_check.elapsed() >= DOMAIN_CHECK {
             srv.check_domains();

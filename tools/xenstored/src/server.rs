@@ -243,21 +243,32 @@ impl<P: Platform> Server<P> {
         n
     }
 
-    /// Notifies every ring whose replies the peer has not consumed yet.
-    pub fn kick_rings(&mut self) {
+    /// Notifies every ring whose replies the peer has not consumed yet. Returns, for each
+    /// ring kicked, `(domid, [req_cons, req_prod, rsp_cons, rsp_prod], bytes queued)`, for
+    /// the log.
+    pub fn kick_rings(&mut self) -> Vec<(u16, [u32; 4], usize)> {
         let mut kick = Vec::new();
         for t in self.conns.values() {
             if let Transport::Ring(r) = t {
-                let unread = r.page.load_u32(ring::RSP_PROD_OFFSET)
-                    != r.page.load_u32(ring::RSP_CONS_OFFSET);
-                if !r.broken && (unread || r.off < r.out.len()) {
-                    kick.push(r.port);
+                let idx = [
+                    ring::REQ_CONS_OFFSET,
+                    ring::REQ_PROD_OFFSET,
+                    ring::RSP_CONS_OFFSET,
+                    ring::RSP_PROD_OFFSET,
+                ]
+                .map(|o| r.page.load_u32(o));
+                let queued = r.out.len() - r.off;
+                if !r.broken && (idx[2] != idx[3] || queued > 0) {
+                    kick.push((r.port, r.domid, idx, queued));
                 }
             }
         }
-        for p in kick {
-            self.plat.notify(p);
-        }
+        kick.into_iter()
+            .map(|(p, d, idx, q)| {
+                self.plat.notify(p);
+                (d, idx, q)
+            })
+            .collect()
     }
 
     /// Reads and handles a ring's requests, writes its replies, notifies if anything moved.
@@ -820,10 +831,12 @@ mod tests {
         assert_eq!(s.poll_rings(), 0);
         s.platform_mut().notified.clear();
         // The reply is unread: a kick notifies again; once read, no kick.
-        s.kick_rings();
+        let k = s.kick_rings();
+        assert_eq!(k.len(), 1);
+        assert_eq!(k[0].0, 0);
         assert_eq!(s.platform_mut().notified, [42]);
         assert_eq!(page.recv()[0].payload, b"Domain-0");
-        s.kick_rings();
+        assert!(s.kick_rings().is_empty());
         assert_eq!(s.platform_mut().notified, [42]);
     }
 
