@@ -111,6 +111,22 @@ pub fn cases(guests: &[(String, std::path::PathBuf)], o: &Options) -> Vec<Case> 
                 vcpus: None,
             });
         }
+        if name == "wake" {
+            // Lost wake-ups also when vCPUs share pCPUs (switched out while blocked).
+            for (gic, smp, vcpus) in [(2, 2, 4), (3, 1, 3), (3, 2, 3)] {
+                let machine = m(gic, "cortex-a57", smp);
+                v.push(Case {
+                    name: format!("guest/{name}/{}-vcpus{vcpus}", machine.tag()),
+                    machine,
+                    kind: Kind::Guest(bin.clone()),
+                    limits: Limits {
+                        timeout: o.guest_timeout,
+                        silence: GUEST_SILENCE,
+                    },
+                    vcpus: Some(vcpus),
+                });
+            }
+        }
     }
     // Native first: it checks the initramfs and the checks themselves, without Xenith.
     let native = m(3, "cortex-a57", 2);
@@ -459,9 +475,14 @@ pub fn run_all(o: &Options, release: bool) -> Result<bool> {
 /// Boots one case and judges its console. Returns the failures (empty = pass) and wall time.
 fn run_case(c: &Case, a: &Assets, verbose: bool) -> Result<(Vec<String>, Duration)> {
     let (mut cmd, _dtb) = match &c.kind {
-        Kind::Guest(bin) => {
-            crate::xenith_command(&c.machine, a, Dom0Kernel::Guest(bin), "", Console::Piped)?
-        }
+        Kind::Guest(bin) => crate::xenith_command_with(
+            &c.machine,
+            a,
+            Dom0Kernel::Guest(bin),
+            "",
+            Console::Piped,
+            c.vcpus,
+        )?,
         Kind::Xl => crate::xenith_command_with(
             &c.machine,
             a,

@@ -50,7 +50,7 @@ pub struct XenState {
     pub shared_info: Pa,
     /// Host address of each vCPU's vcpu_info (0: not registered; vCPU 0 starts in shared_info).
     pub vcpu_info: Vec<AtomicU64>,
-    /// The upcall line level last given to the vGIC, per vCPU.
+    /// The upcall line level last given to the vGIC, per vCPU (changed only under the vGIC lock).
     pub upcall_level: Vec<core::sync::atomic::AtomicBool>,
     /// Whether each vCPU registered its own vcpu_info (VCPUOP_register_vcpu_info, once only).
     pub vcpu_info_registered: Vec<core::sync::atomic::AtomicBool>,
@@ -283,32 +283,47 @@ pub fn set_runstate(dom: &Domain, v: usize, state: i32) {
     let _ = crate::guestmem::write(dom, area + 8, &rs.state_entry_time);
 }
 
-/// Raises the event-channel upcall PPI of `dom`'s vCPU `vcpu` and wakes it.
+/// Raises the event-channel upcall PPI of `dom`'s vCPU `vcpu` and wakes it. The caller has just
+/// set its `evtchn_upcall_pending` (0 -> 1).
 pub fn raise_upcall(dom: &Domain, vcpu: u32) {
     let Some(x) = dom.xen.as_ref() else { return };
-    if let Some(l) = x.upcall_level.get(vcpu as usize) {
-        l.store(true, Ordering::Release);
-    }
     let mut fx = Effects::new();
-    let _ = dom
-        .vgic
-        .lock()
-        .set_level(vcpu as usize, x.evtchn_ppi, true, &mut fx);
+    {
+        // The cached level changes only under the vGIC lock, with the line (see sync_upcall).
+        let mut vgic = dom.vgic.lock();
+        if let Some(l) = x.upcall_level.get(vcpu as usize) {
+            l.store(true, Ordering::Release);
+        }
+        let _ = vgic.set_level(vcpu as usize, x.evtchn_ppi, true, &mut fx);
+    }
     apply_effects(dom, &fx);
 }
 
 /// Before entering vCPU `v`: the upcall line follows `evtchn_upcall_pending`, so an upcall the
 /// guest has not consumed yet is taken again (as Xen re-injects it on every entry).
+///
+/// The flag is read under the vGIC lock. Read before it, a `raise_upcall` from another pCPU
+/// could set the flag after the read and find the line still high from the previous upcall (no
+/// change, so no wake-up), and this function would then lower the line: the flag set, the line
+/// low, nobody woken, and every later event of the vCPU lost too (an event only raises the line
+/// when the flag goes 0 -> 1). Under the lock, a raise either happened before (its flag is seen
+/// here) or comes after (and raises a low line, which wakes the vCPU).
 pub fn sync_upcall(dom: &Domain, v: usize) {
     let Some(x) = dom.xen.as_ref() else { return };
-    let level = x.upcall_pending(v);
-    // Only a change of level needs the vGIC (the common exit changes nothing).
-    match x.upcall_level.get(v) {
-        Some(l) if l.swap(level, Ordering::AcqRel) == level && !level => return,
-        _ => {}
+    let Some(l) = x.upcall_level.get(v) else {
+        return;
+    };
+    // The common exit: line low, nothing pending. A raise in progress raises the line itself.
+    if !l.load(Ordering::Acquire) && !x.upcall_pending(v) {
+        return;
     }
     let mut fx = Effects::new();
-    let _ = dom.vgic.lock().set_level(v, x.evtchn_ppi, level, &mut fx);
+    {
+        let mut vgic = dom.vgic.lock();
+        let level = x.upcall_pending(v);
+        l.store(level, Ordering::Release);
+        let _ = vgic.set_level(v, x.evtchn_ppi, level, &mut fx);
+    }
     apply_effects(dom, &fx);
 }
 

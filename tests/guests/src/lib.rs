@@ -10,7 +10,8 @@
 //!
 //! Guests: `psci` (PSCI/SMCCC calls, CPU_ON/OFF, AFFINITY_INFO, error codes), `vgic` (GIC init,
 //! SGIs, virtual timer PPI, WFI wake-up), `traps` (aborts on unbacked addresses, UNDEF), `xen`
-//! (the Xen hypercall interface, checked against real Xen 4.17: docs/conformance.md).
+//! (the Xen hypercall interface, checked against real Xen 4.17: docs/conformance.md), `wake`
+//! (lost wake-ups: SGIs, event channels and virtual-timer interrupts between idle CPUs).
 //!
 //! The images are position-independent like a Linux arm64 `Image` (text_offset 0, flags bit 3
 //! "anywhere"): static PIEs linked at 0 that apply their own `R_AARCH64_RELATIVE` relocations at

@@ -90,6 +90,24 @@ pub fn run_on(cpu: usize, f: fn(usize), ms: u64) -> bool {
     wait_for(ms, || cmd.load(SeqCst) == 0)
 }
 
+/// Posts `f(cpu)` to secondary `cpu` without waiting; false if it is still busy with an earlier
+/// command. [`busy`] says when it has returned.
+pub fn post(cpu: usize, f: fn(usize)) -> bool {
+    let Some(cmd) = CMD.get(cpu) else {
+        return false;
+    };
+    if cmd.compare_exchange(0, f as usize, SeqCst, SeqCst).is_err() {
+        return false;
+    }
+    aarch64_cpu::asm::sev();
+    true
+}
+
+/// Whether secondary `cpu` is still running a command from [`post`] or [`run_on`].
+pub fn busy(cpu: usize) -> bool {
+    CMD.get(cpu).is_some_and(|c| c.load(SeqCst) != 0)
+}
+
 /// Asks secondary `cpu` to leave its idle loop and call PSCI CPU_OFF.
 pub fn request_off(cpu: usize) {
     if let Some(s) = STOP.get(cpu) {
