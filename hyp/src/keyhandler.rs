@@ -1,5 +1,6 @@
 //! Xenith's debug keys, reached by typing CTRL-a three times on the serial console (as Xen's
-//! key handlers are): information about domains, memory and exits, and a reset.
+//! key handlers are), or from dom0 with `XEN_SYSCTL_debug_keys` (`xl debug-keys`): information
+//! about domains, memory and exits, and a reset.
 
 use crate::{domain, mm, percpu, smp, stats};
 use core::sync::atomic::Ordering;
@@ -38,10 +39,11 @@ pub fn handle(key: u8) {
             }
         }
         b'm' => info!(
-            "free frames: {} ({} MiB); heap in use: {} KiB",
+            "free frames: {} ({} MiB); heap in use: {} KiB ({} bytes)",
             mm::free_frame_count(),
             (mm::free_frame_count() as u64 * addr::PAGE_SIZE) >> 20,
-            mm::heap_used() >> 10
+            mm::heap_used() >> 10,
+            mm::heap_used()
         ),
         b'e' => {
             for cpu in 0..percpu::MAX_PCPUS {

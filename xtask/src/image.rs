@@ -314,6 +314,7 @@ const TEST_SCRIPTS: &[(&str, &str)] = &[
     ("xl", include_str!("../initramfs/xl.sh")),
     ("dom0less", include_str!("../initramfs/dom0less.sh")),
     ("xenstore", include_str!("../initramfs/xenstore.sh")),
+    ("bench", include_str!("../initramfs/bench.sh")),
 ];
 /// Builds a dom0less domU's initramfs ([`domu_initramfs`]) into `out`.
 pub fn build_domu_initramfs(deb: &crate::fetch::Debian, out: &Path) -> Result<()> {

@@ -7,6 +7,8 @@
 //! cargo xtask test [--filter S] [-v] every test; exit status 1 on any failure
 //! cargo xtask bench [--hypercalls]  boot to dom0 userspace natively and under Xenith; hcbench
 //!                                   under Xenith and Xen 4.17
+//! cargo xtask bench --domains       xl create/console/destroy, memory per domain, xenstored
+//!                                   throughput under Xenith and Xen 4.17
 //! cargo xtask conformance [--against xen] [--filter S]  test guests on Xenith (and real Xen)
 //! ```
 
@@ -64,6 +66,11 @@ commands:
                     Xenith and under Debian's Xen 4.17, side by side
       --boot            only the boot benchmark
       --hypercalls      only the hypercall benchmark
+      --domains         instead: dom0 runs xtask/initramfs/bench.sh under Xenith and under
+                        Xen 4.17 (xl create to the domU's shell, create-to-destroy cycle,
+                        hypervisor memory per domain in KiB, xenstored requests/s), with
+                        -icount shift=0 on 1 CPU and by the wall clock on 2, side by side
+      --clock icount|wall  --domains: only one of the two
   conformance [options]  boot every test guest as dom0 under Xenith and print its checks as a
                     table; differences go to target/xenith/conformance.md (see docs/conformance.md)
       --against xen     also under Debian's Xen 4.17 (fetched into .cache/debian/xen), side by
@@ -194,7 +201,17 @@ fn real_main() -> Result<()> {
             let runs = args.parsed("--runs")?.unwrap_or(3);
             let hypercalls = args.flag(&["--hypercalls"]);
             let boot = args.flag(&["--boot"]);
+            let domains = args.flag(&["--domains"]);
+            let clock = match args.value("--clock")?.as_deref() {
+                None => None,
+                Some("icount") => Some(true),
+                Some("wall") => Some(false),
+                Some(o) => bail!("--clock takes `icount` or `wall`, not {o:?}"),
+            };
             args.done()?;
+            if domains {
+                return bench::run_domains(runs, clock);
+            }
             // Both unless one is asked for.
             if boot || !hypercalls {
                 bench::run(runs)?;

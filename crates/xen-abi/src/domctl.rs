@@ -34,6 +34,11 @@ pub const XEN_DOMCTL_settimeoffset: u32 = 24;
 pub const XEN_DOMCTL_set_address_size: u32 = 35;
 /// `XEN_DOMCTL_cacheflush` (domctl.h).
 pub const XEN_DOMCTL_cacheflush: u32 = 71;
+/// `XEN_DOMCTL_get_paging_mempool_size` (domctl.h).
+pub const XEN_DOMCTL_get_paging_mempool_size: u32 = 85;
+/// `XEN_DOMCTL_set_paging_mempool_size` (domctl.h): the pool of pages Xen keeps for a
+/// domain's stage-2 tables (libxl sets it on Arm from `shadow_memory`).
+pub const XEN_DOMCTL_set_paging_mempool_size: u32 = 86;
 
 /// `XEN_DOMCTL_CDF_hvm` (domctl.h).
 pub const XEN_DOMCTL_CDF_hvm: u32 = 1 << 0;
@@ -180,6 +185,15 @@ abi! {
     }
 }
 layout!(layout_xen_domctl_max_mem, xen_domctl_max_mem, 8, max_memkb @ 0);
+
+abi! {
+    /// `struct xen_domctl_paging_mempool` (domctl.h): `XEN_DOMCTL_{get,set}_paging_mempool_size`.
+    pub struct xen_domctl_paging_mempool {
+        /// Size in bytes (a multiple of the page size).
+        pub size: u64,
+    }
+}
+layout!(layout_xen_domctl_paging_mempool, xen_domctl_paging_mempool, 8, size @ 0);
 
 abi! {
     /// `struct xen_domctl_max_vcpus` (domctl.h).

@@ -14,6 +14,8 @@ pub const XEN_SYSCTL_tbuf_op: u32 = 2;
 pub const XEN_SYSCTL_physinfo: u32 = 3;
 /// `XEN_SYSCTL_getdomaininfolist` (sysctl.h).
 pub const XEN_SYSCTL_getdomaininfolist: u32 = 6;
+/// `XEN_SYSCTL_debug_keys` (sysctl.h): run the hypervisor's debug-key handlers (`xl debug-keys`).
+pub const XEN_SYSCTL_debug_keys: u32 = 7;
 
 /// `XEN_SYSCTL_PHYSCAP_hvm` (sysctl.h).
 pub const XEN_SYSCTL_PHYSCAP_hvm: u32 = 1 << 0;
@@ -102,6 +104,18 @@ abi! {
 }
 layout!(layout_xen_sysctl_getdomaininfolist, xen_sysctl_getdomaininfolist, 24,
     first_domain @ 0, max_domains @ 4, buffer @ 8, num_domains @ 16);
+
+abi! {
+    /// `struct xen_sysctl_debug_keys` (sysctl.h).
+    pub struct xen_sysctl_debug_keys {
+        /// IN: `XEN_GUEST_HANDLE_64(const_char)`, the keys.
+        pub keys: u64,
+        /// IN: how many.
+        pub nr_keys: u32,
+        pub _pad: u32,
+    }
+}
+layout!(layout_xen_sysctl_debug_keys, xen_sysctl_debug_keys, 16, keys @ 0, nr_keys @ 8);
 
 abi! {
     /// `struct xen_sysctl` (sysctl.h): the header, then the 128-byte union `u` (raw here).

@@ -138,6 +138,18 @@ pub fn domctl(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
         }
         // Arm keeps the offset for nothing a guest sees (its RTC is the toolstack's).
         (XEN_DOMCTL_settimeoffset, Some(_)) => Ok(false),
+        // Xen reserves this many bytes for the domain's stage-2 tables up front (libxl sets it
+        // from `shadow_memory`); Xenith takes table frames from the frame allocator as a
+        // mapping needs them, so there is no pool to size: checked as Xen checks it, then
+        // accepted.
+        (XEN_DOMCTL_set_paging_mempool_size, Some(_)) => {
+            let size = op.get::<xen_domctl_paging_mempool>().size;
+            if size % addr::PAGE_SIZE != 0 {
+                Err(XEN_EINVAL)
+            } else {
+                Ok(false)
+            }
+        }
         (XEN_DOMCTL_max_vcpus, Some(t)) => {
             let m = op.get::<xen_domctl_max_vcpus>();
             if core::ptr::eq(Arc::as_ptr(&t), dom) || m.max as usize != t.vcpus.len() {
@@ -648,6 +660,9 @@ fn destroy(caller: &Domain, t: &Arc<Domain>) -> Outcome {
     ok(0)
 }
 
+/// Most keys one `XEN_SYSCTL_debug_keys` runs (`xl debug-keys` passes a word).
+const MAX_DEBUG_KEYS: u32 = 4096;
+
 /// `sysctl(op)`.
 pub fn sysctl(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
     let at = a[0];
@@ -717,6 +732,25 @@ pub fn sysctl(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
                 Ok(()) => ok(0),
                 Err(_) => err(XEN_EFAULT),
             }
+        }
+        XEN_SYSCTL_debug_keys => {
+            // Each key as if typed on the serial console with input switched to Xenith. Xen
+            // preempts long strings with a continuation; Xenith bounds them instead.
+            let k = op.get::<xen_sysctl_debug_keys>();
+            if k.nr_keys > MAX_DEBUG_KEYS {
+                return err(XEN_E2BIG);
+            }
+            for i in 0..u64::from(k.nr_keys) {
+                let mut key = [0u8];
+                let Some(from) = k.keys.checked_add(i) else {
+                    return err(XEN_EFAULT);
+                };
+                if guestmem::read_bytes(dom, from, &mut key).is_err() {
+                    return err(XEN_EFAULT);
+                }
+                crate::keyhandler::handle(key[0]);
+            }
+            ok(0)
         }
         XEN_SYSCTL_readconsole => {
             let mut r = op.get::<xen_sysctl_readconsole>();

@@ -9,6 +9,7 @@ use crate::domain::{self, Domain, Vcpu};
 use crate::guestmem;
 use crate::vcpu::Next;
 use addr::{Ipa, Pa, PAGE_SIZE};
+use core::sync::atomic::Ordering;
 use evtchn::{DomId, Error};
 use xen_abi::errno::*;
 use xen_abi::event_channel::*;
@@ -109,7 +110,14 @@ pub fn event_channel_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
             let t = other(dom, op.dom)?;
             let t: &Domain = t.as_deref().unwrap_or(dom);
             let tx = t.xen.as_ref().ok_or(Error::Srch)?;
-            op.port = tx.evtchn.lock().alloc_unbound(&Words(tx), DomId(remote))?;
+            let mut table = tx.evtchn.lock();
+            // A destroyed domain (looked up just before its removal) gets no new port: checked
+            // under its table's lock, which `lifecycle::relinquish` takes after `dying` is set.
+            // Xen's get_free_port: -EINVAL once the domain is dying.
+            if t.dying.load(Ordering::Acquire) {
+                return Err(Error::Inval);
+            }
+            op.port = table.alloc_unbound(&Words(tx), DomId(remote))?;
             Ok(())
         }),
         EVTCHNOP_bind_interdomain => with::<evtchn_bind_interdomain>(dom, arg, |op| {
@@ -129,6 +137,13 @@ pub fn event_channel_op(dom: &Domain, _v: &Vcpu, a: &mut [u64; 5]) -> Outcome {
                     let r = rx.evtchn.lock();
                     (x.evtchn.lock(), r)
                 };
+                // Never bind to a destroyed domain (looked up just before its removal): its
+                // channels were or are about to be closed by `lifecycle::relinquish`, which takes
+                // this lock after `dying` is set, and its id may later name another domain.
+                // (Xen: -EINVAL, the remote port is no longer unbound.)
+                if remote.dying.load(Ordering::Acquire) {
+                    return Err(Error::Inval);
+                }
                 evtchn::bind_interdomain(&mut lt, &mut Words(x), &mut rt, op.remote_port)?
             };
             op.local_port = bound.port;

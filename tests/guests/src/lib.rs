@@ -38,6 +38,7 @@
 pub mod board;
 mod boot;
 pub mod console;
+pub mod ctl;
 pub mod gic;
 pub mod psci;
 pub mod smp;

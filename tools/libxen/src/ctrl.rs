@@ -143,6 +143,45 @@ impl Ctrl {
             .map(drop)
     }
 
+    /// `XEN_DOMCTL_set_paging_mempool_size`: the bytes Xen keeps for the domain's stage-2
+    /// tables (`xc_set_paging_mempool_size`).
+    pub fn set_paging_mempool_size(&self, domid: u16, size: u64) -> io::Result<()> {
+        let m = xen_domctl_paging_mempool { size };
+        self.domctl(
+            XEN_DOMCTL_set_paging_mempool_size,
+            domid,
+            &m,
+            "XEN_DOMCTL_set_paging_mempool_size",
+        )
+        .map(drop)
+    }
+
+    /// `XEN_DOMCTL_get_paging_mempool_size`: bytes (`xc_get_paging_mempool_size`).
+    pub fn get_paging_mempool_size(&self, domid: u16) -> io::Result<u64> {
+        let z = xen_domctl_paging_mempool { size: 0 };
+        let op = self.domctl(
+            XEN_DOMCTL_get_paging_mempool_size,
+            domid,
+            &z,
+            "XEN_DOMCTL_get_paging_mempool_size",
+        )?;
+        Ok(op.get::<xen_domctl_paging_mempool>().size)
+    }
+
+    /// `XEN_SYSCTL_debug_keys`: the hypervisor runs the handler of each key (its output goes
+    /// to its console ring: `readconsole`).
+    pub fn debug_keys(&self, keys: &[u8]) -> io::Result<()> {
+        let mut b = HypercallBuf::new(keys.len().max(1))?;
+        b.bytes_mut()[..keys.len()].copy_from_slice(keys);
+        let k = xen_sysctl_debug_keys {
+            keys: b.addr(),
+            nr_keys: keys.len() as u32,
+            _pad: 0,
+        };
+        self.sysctl(XEN_SYSCTL_debug_keys, &k, "XEN_SYSCTL_debug_keys")
+            .map(drop)
+    }
+
     /// `XEN_DOMCTL_set_address_size` (64: an AArch64 guest).
     pub fn set_address_size(&self, domid: u16, size: u32) -> io::Result<()> {
         let m = xen_domctl_address_size { size };

@@ -22,6 +22,7 @@ pub trait Hyp {
     ) -> io::Result<(u16, xen_domctl_createdomain)>;
     fn max_vcpus(&mut self, domid: u16, n: u32) -> io::Result<()>;
     fn max_mem(&mut self, domid: u16, kb: u64) -> io::Result<()>;
+    fn set_paging_mempool_size(&mut self, domid: u16, bytes: u64) -> io::Result<()>;
     fn set_address_size(&mut self, domid: u16, bits: u32) -> io::Result<()>;
     fn populate_physmap(&mut self, domid: u16, order: u32, gfns: &[xen_pfn_t])
         -> io::Result<usize>;
@@ -168,6 +169,14 @@ fn build_rest(
     let console_port = step(
         "allocating the console event channel",
         hyp.evtchn_alloc_unbound(domid, 0),
+    )?;
+    // libxl__arch_domain_create on Arm: the stage-2 table pool, libxl's default size.
+    step(
+        "sizing the stage-2 table pool (XEN_DOMCTL_set_paging_mempool_size)",
+        hyp.set_paging_mempool_size(
+            domid,
+            plan::paging_mempool_kb(max_kb >> 10, r.max_vcpus) << 10,
+        ),
     )?;
 
     // xc_dom: mode, RAM, kernel/ramdisk/DT, magic pages, vCPU 0.
@@ -379,6 +388,9 @@ pub(crate) mod tests {
         fn max_mem(&mut self, d: u16, kb: u64) -> io::Result<()> {
             self.call(format!("max_mem {d} {kb}"))
         }
+        fn set_paging_mempool_size(&mut self, d: u16, bytes: u64) -> io::Result<()> {
+            self.call(format!("paging_mempool {d} {bytes}"))
+        }
         fn set_address_size(&mut self, d: u16, b: u32) -> io::Result<()> {
             self.call(format!("set_address_size {d} {b}"))
         }
@@ -505,6 +517,10 @@ pub(crate) mod tests {
         assert!(pos("max_mem") < pos("populate"));
         assert!(pos("setvcpucontext") < pos("unpause"));
         assert!(h.calls.contains(&"max_mem 5 263168".to_string()));
+        // libxl's default for 256 MiB, 1 vCPU: 4 * (256 + 256 + 128) KiB.
+        assert!(h.calls.contains(&"paging_mempool 5 2621440".to_string()));
+        assert!(pos("alloc_unbound") < pos("paging_mempool"));
+        assert!(pos("paging_mempool") < pos("populate"));
         assert!(h.calls.contains(&format!(
             "setvcpucontext 5 0 pc=0x40000000 x0={:#x}",
             b.layout.dtb.0

@@ -30,6 +30,9 @@ impl Hyp for LiveHyp {
     fn max_mem(&mut self, domid: u16, kb: u64) -> io::Result<()> {
         self.ctrl.max_mem(domid, kb)
     }
+    fn set_paging_mempool_size(&mut self, domid: u16, bytes: u64) -> io::Result<()> {
+        self.ctrl.set_paging_mempool_size(domid, bytes)
+    }
     fn set_address_size(&mut self, domid: u16, bits: u32) -> io::Result<()> {
         self.ctrl.set_address_size(domid, bits)
     }

@@ -2,7 +2,8 @@
 //!
 //! Commands: `create [-c] [-p] cfg [key=value...]`, `list [dom...]`, `console [-t pv] dom`,
 //! `shutdown [-w] dom`, `reboot [-w] dom`, `destroy dom`, `pause dom`, `unpause dom`, `info`,
-//! `dmesg [-c]`. Domains are named by name or id. After `create`, a background `xl` per
+//! `dmesg [-c]`, `debug-keys keys`, and one Xenith extension, `pages [dom...]` (exact page
+//! counts for benchmarks). Domains are named by name or id. After `create`, a background `xl` per
 //! domain (as Xen's xl) waits for the domain to shut down and applies `on_poweroff`,
 //! `on_reboot` and `on_crash`; it logs to `/var/log/xen/xl-<name>.log`.
 //!
@@ -38,6 +39,10 @@ const USAGE: &str = "Usage: xl <subcommand> [args]
  info                                    information about the host and the hypervisor
  domid <name> / domname <id>             a domain's id from its name, or its name from its id
  dmesg [-c]                              the hypervisor's console ring (-c: clear it)
+ debug-keys <keys>                       run the hypervisor's debug-key handlers (see xl dmesg)
+ pages [dom...]                          (Xenith extension) free and total pages of the host,
+                                         tot_pages, max_pages (and the stage-2 pool where
+                                         the hypervisor has one) of each domain, in pages
 ";
 
 fn main() -> ExitCode {
@@ -58,6 +63,8 @@ fn main() -> ExitCode {
         "info" => cmd_info(),
         "domid" | "domname" => cmd_domid(rest, cmd == "domname"),
         "dmesg" => cmd_dmesg(rest),
+        "debug-keys" => cmd_debug_keys(rest),
+        "pages" => cmd_pages(rest),
         "__monitor" => cmd_monitor(rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
@@ -374,6 +381,49 @@ fn cmd_list(args: &[String]) -> Result<(), String> {
     for (d, (_, name)) in all.iter().zip(&named) {
         if wanted.is_empty() || wanted.contains(&d.domain) {
             println!("{}", show::list_line(name, d));
+        }
+    }
+    Ok(())
+}
+
+/// `xl debug-keys <keys>` (`xl_misc.c`'s `main_debug_keys`).
+fn cmd_debug_keys(args: &[String]) -> Result<(), String> {
+    let keys = args.first().ok_or("debug-keys: the keys are required")?;
+    ctrl()?
+        .debug_keys(keys.as_bytes())
+        .map_err(|e| format!("cannot send debug keys: {e}"))
+}
+
+/// `xl pages [dom...]`: what `xl info` and `xl list` round to MiB, exactly, in pages (a
+/// Xenith extension for the benchmarks: Xen's xl has no such command).
+fn cmd_pages(args: &[String]) -> Result<(), String> {
+    let c = ctrl()?;
+    let mut xs = store()?;
+    let p = c.physinfo().map_err(|e| e.to_string())?;
+    println!("free_pages {}", p.free_pages);
+    println!("total_pages {}", p.total_pages);
+    println!("outstanding_pages {}", p.outstanding_pages);
+    let all = c.domain_list().map_err(|e| e.to_string())?;
+    let named: Vec<(u16, String)> = all
+        .iter()
+        .map(|d| (d.domain, name_of(&mut xs, d.domain)))
+        .collect();
+    let wanted: Vec<u16> = args
+        .iter()
+        .map(|a| show::resolve(a, &named))
+        .collect::<Result<_, _>>()?;
+    for (d, (_, name)) in all.iter().zip(&named) {
+        if wanted.is_empty() || wanted.contains(&d.domain) {
+            // Xen's stage-2 table pool, where the hypervisor has one (Xenith has none: -ENOSYS).
+            let pool = c
+                .get_paging_mempool_size(d.domain)
+                .map_or(String::new(), |b| {
+                    format!(" paging_mempool_pages {}", b >> 12)
+                });
+            println!(
+                "domain {} {name} tot_pages {} max_pages {}{pool}",
+                d.domain, d.tot_pages, d.max_pages
+            );
         }
     }
     Ok(())

@@ -18,6 +18,15 @@ pub const DEFAULT_EVENT_CHANNELS: u32 = 1023;
 /// which covers the magic pages (`libxl__arch_extra_memory` on Arm).
 pub const LIBXL_MAXMEM_CONSTANT: u64 = 1024;
 
+/// `EXTRA_DEFAULT_PAGING_MEM_MB` on Arm (libxl_arch.h): stage-2 tables for the extended regions.
+pub const EXTRA_DEFAULT_PAGING_MEM_MB: u64 = 128;
+
+/// libxl's default paging pool (`libxl__get_required_paging_memory` for a HAP guest), in KiB:
+/// 1 MiB per vCPU, one page per MiB of RAM, one page per MiB of the extra regions.
+pub fn paging_mempool_kb(maxmem_mib: u64, max_vcpus: u32) -> u64 {
+    4 * (256 * u64::from(max_vcpus) + maxmem_mib + EXTRA_DEFAULT_PAGING_MEM_MB)
+}
+
 /// `NR_MAGIC_PAGES` and their offsets from `GUEST_MAGIC_BASE` (xg_dom_arm.c; the fourth,
 /// `VUART_PFN_OFFSET`, is populated and cleared but unused: no vpl011 yet).
 pub const NR_MAGIC_PAGES: u64 = 4;

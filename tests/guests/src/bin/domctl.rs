@@ -2,40 +2,40 @@
 //! `domctl` create / max_mem / max_vcpus / getdomaininfo / pause / unpause / destroy, their
 //! error answers (wrong interface version, bad configurations, missing and reserved domains;
 //! -EPERM for an unprivileged caller needs a second domain and is not checked here),
-//! and 100 create/destroy cycles after which the host's free memory is what it was.
+//! and 100 create/destroy cycles (with RAM, some with a frame mapped here as a foreign mapping
+//! while the domain is destroyed) after which the host's free memory is what it was.
 //!
-//! Constants and structures are typed in from Xen 4.17's `xen/include/public/domctl.h`,
+//! Constants and structures (here and in `test_guests::ctl`) are typed in from Xen 4.17's `xen/include/public/domctl.h`,
 //! `sysctl.h` and `arch-arm.h`, independently of the hypervisor's `crates/xen-abi` (the guest also
 //! runs as dom0 on real Xen: `cargo xtask conformance --against xen --filter domctl`).
 #![no_std]
 #![no_main]
 #![allow(non_upper_case_globals, non_camel_case_types)]
 
+use test_guests::ctl::{
+    __HYPERVISOR_sysctl, domctl, domctl_raw, extended_region, get, map_foreign, physinfo,
+    reservation, settled_free_pages, unmap, xen_arch_domainconfig, xen_domctl,
+    xen_domctl_createdomain, xen_domctl_getdomaininfo, xen_sysctl, XENMEM_populate_physmap,
+    XEN_DOMCTL_CDF_hap, XEN_DOMCTL_CDF_hvm, XEN_DOMCTL_createdomain, XEN_DOMCTL_destroydomain,
+    XEN_DOMCTL_getdomaininfo, XEN_DOMCTL_max_mem, XEN_SYSCTL_physinfo,
+    XEN_DOMCTL_INTERFACE_VERSION, XEN_SYSCTL_INTERFACE_VERSION,
+};
 use test_guests::xen::{hypercall, EEXIST, EINVAL, ESRCH};
-use test_guests::{check, delay_us, info, Board};
+use test_guests::{check, info, Board};
 
 test_guests::entry!(main);
 
 // xen.h
-const __HYPERVISOR_sysctl: u64 = 35;
-const __HYPERVISOR_domctl: u64 = 36;
 const DOMID_FIRST_RESERVED: u16 = 0x7ff0;
+// arch-arm.h: GUEST_RAM0_BASE
+const GUEST_RAM0_GFN: u64 = 0x4000_0000 >> 12;
 // errno.h (not in the shared helper)
 const EACCES: i64 = 13;
 
 // domctl.h / sysctl.h (Xen 4.17)
-const XEN_DOMCTL_INTERFACE_VERSION: u32 = 0x15;
-const XEN_SYSCTL_INTERFACE_VERSION: u32 = 0x15;
-const XEN_DOMCTL_createdomain: u32 = 1;
-const XEN_DOMCTL_destroydomain: u32 = 2;
 const XEN_DOMCTL_pausedomain: u32 = 3;
 const XEN_DOMCTL_unpausedomain: u32 = 4;
-const XEN_DOMCTL_getdomaininfo: u32 = 5;
-const XEN_DOMCTL_max_mem: u32 = 11;
 const XEN_DOMCTL_max_vcpus: u32 = 15;
-const XEN_SYSCTL_physinfo: u32 = 3;
-const XEN_DOMCTL_CDF_hvm: u32 = 1 << 0;
-const XEN_DOMCTL_CDF_hap: u32 = 1 << 1;
 const XEN_DOMINF_dying: u32 = 1 << 0;
 const XEN_DOMINF_hvm_guest: u32 = 1 << 1;
 const XEN_DOMINF_paused: u32 = 1 << 3;
@@ -45,161 +45,6 @@ const XEN_INVALID_MAX_VCPU_ID: u32 = !0;
 const XEN_DOMCTL_CONFIG_GIC_NATIVE: u8 = 0;
 const XEN_DOMCTL_CONFIG_GIC_V2: u8 = 1;
 const XEN_DOMCTL_CONFIG_GIC_V3: u8 = 2;
-
-/// `struct xen_arch_domainconfig` (arch-arm.h).
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct xen_arch_domainconfig {
-    gic_version: u8,
-    _pad: u8,
-    tee_type: u16,
-    nr_spis: u32,
-    clock_frequency: u32,
-}
-
-/// `struct xen_domctl_createdomain` (domctl.h, 4.17).
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct xen_domctl_createdomain {
-    ssidref: u32,
-    handle: [u8; 16],
-    flags: u32,
-    iommu_opts: u32,
-    max_vcpus: u32,
-    max_evtchn_port: u32,
-    max_grant_frames: i32,
-    max_maptrack_frames: i32,
-    grant_opts: u32,
-    vmtrace_size: u32,
-    cpupool_id: u32,
-    arch: xen_arch_domainconfig,
-}
-
-/// `struct xen_domctl_getdomaininfo` (domctl.h).
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct xen_domctl_getdomaininfo {
-    domain: u16,
-    pad1: u16,
-    flags: u32,
-    tot_pages: u64,
-    max_pages: u64,
-    outstanding_pages: u64,
-    shr_pages: u64,
-    paged_pages: u64,
-    shared_info_frame: u64,
-    cpu_time: u64,
-    nr_online_vcpus: u32,
-    max_vcpu_id: u32,
-    ssidref: u32,
-    handle: [u8; 16],
-    cpupool: u32,
-    gpaddr_bits: u8,
-    pad2: [u8; 7],
-    arch_config: xen_arch_domainconfig,
-}
-
-/// `struct xen_sysctl_physinfo` (sysctl.h).
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct xen_sysctl_physinfo {
-    threads_per_core: u32,
-    cores_per_socket: u32,
-    nr_cpus: u32,
-    max_cpu_id: u32,
-    nr_nodes: u32,
-    max_node_id: u32,
-    cpu_khz: u32,
-    capabilities: u32,
-    arch_capabilities: u32,
-    pad: u32,
-    total_pages: u64,
-    free_pages: u64,
-    scrub_pages: u64,
-    outstanding_pages: u64,
-    max_mfn: u64,
-    hw_cap: [u32; 8],
-}
-
-/// `struct xen_domctl` (domctl.h): header and the 128-byte union.
-#[repr(C, align(8))]
-#[derive(Clone, Copy)]
-struct xen_domctl {
-    cmd: u32,
-    interface_version: u32,
-    domain: u16,
-    _pad: [u16; 3],
-    u: [u8; 128],
-}
-
-/// `struct xen_sysctl` (sysctl.h).
-#[repr(C, align(8))]
-#[derive(Clone, Copy)]
-struct xen_sysctl {
-    cmd: u32,
-    interface_version: u32,
-    u: [u8; 128],
-}
-
-const _: () = {
-    assert!(core::mem::size_of::<xen_arch_domainconfig>() == 12);
-    assert!(core::mem::size_of::<xen_domctl_createdomain>() == 68);
-    assert!(core::mem::offset_of!(xen_domctl_createdomain, arch) == 56);
-    assert!(core::mem::size_of::<xen_domctl_getdomaininfo>() == 120);
-    assert!(core::mem::offset_of!(xen_domctl_getdomaininfo, shared_info_frame) == 48);
-    assert!(core::mem::offset_of!(xen_domctl_getdomaininfo, nr_online_vcpus) == 64);
-    assert!(core::mem::offset_of!(xen_domctl_getdomaininfo, gpaddr_bits) == 96);
-    assert!(core::mem::offset_of!(xen_domctl_getdomaininfo, arch_config) == 104);
-    assert!(core::mem::size_of::<xen_sysctl_physinfo>() == 112);
-    assert!(core::mem::offset_of!(xen_sysctl_physinfo, free_pages) == 48);
-    assert!(core::mem::size_of::<xen_domctl>() == 144);
-    assert!(core::mem::offset_of!(xen_domctl, u) == 16);
-    assert!(core::mem::size_of::<xen_sysctl>() == 136);
-    assert!(core::mem::offset_of!(xen_sysctl, u) == 8);
-};
-
-/// Copies `v` into the start of a union.
-fn put<T: Copy>(u: &mut [u8; 128], v: &T) {
-    const { assert!(core::mem::size_of::<T>() <= 128) };
-    // SAFETY: `T` fits in the 128 bytes (checked above); an unaligned write needs no alignment.
-    unsafe { core::ptr::write_unaligned(u.as_mut_ptr() as *mut T, *v) }
-}
-
-/// Reads a `T` from the start of a union.
-fn get<T: Copy + Default>(u: &[u8; 128]) -> T {
-    const { assert!(core::mem::size_of::<T>() <= 128) };
-    // SAFETY: `T` fits in the 128 bytes; every `T` used here (integers and arrays of them) is
-    // valid for any bit pattern; an unaligned read needs no alignment.
-    unsafe { core::ptr::read_unaligned(u.as_ptr() as *const T) }
-}
-
-fn domctl_raw(op: &mut xen_domctl) -> i64 {
-    hypercall(__HYPERVISOR_domctl, op as *mut _ as u64, 0, 0, 0, 0)
-}
-
-/// A domctl `cmd` on `domain` with union member `arg`: (result, the structure afterwards).
-fn domctl<T: Copy>(cmd: u32, domain: u16, arg: &T) -> (i64, xen_domctl) {
-    let mut op = xen_domctl {
-        cmd,
-        interface_version: XEN_DOMCTL_INTERFACE_VERSION,
-        domain,
-        _pad: [0; 3],
-        u: [0; 128],
-    };
-    put(&mut op.u, arg);
-    let r = domctl_raw(&mut op);
-    (r, op)
-}
-
-fn physinfo() -> (i64, xen_sysctl_physinfo) {
-    let mut op = xen_sysctl {
-        cmd: XEN_SYSCTL_physinfo,
-        interface_version: XEN_SYSCTL_INTERFACE_VERSION,
-        u: [0; 128],
-    };
-    let r = hypercall(__HYPERVISOR_sysctl, &mut op as *mut _ as u64, 0, 0, 0, 0);
-    (r, get(&op.u))
-}
 
 fn config(max_vcpus: u32) -> xen_domctl_createdomain {
     xen_domctl_createdomain {
@@ -233,25 +78,17 @@ fn simple(cmd: u32, domid: u16) -> i64 {
     domctl(cmd, domid, &0u64).0
 }
 
-/// Free pages once they settle (Xen frees a destroyed domain's memory after an RCU grace
-/// period): up to five seconds.
-fn settled_free_pages(want: u64) -> u64 {
-    let mut p = physinfo().1;
-    for _ in 0..500 {
-        if p.free_pages == want {
-            break;
-        }
-        delay_us(10_000);
-        p = physinfo().1;
-    }
+/// Free pages once they settle ([`test_guests::ctl::settled_free_pages`]), logged.
+fn settled(want: u64) -> u64 {
+    let f = settled_free_pages(want);
     info!(
-        "settled: free_pages={} (want {want}) scrub_pages={}",
-        p.free_pages, p.scrub_pages
+        "settled: free_pages={f} (want {want}) scrub_pages={}",
+        physinfo().1.scrub_pages
     );
-    p.free_pages
+    f
 }
 
-fn main(_b: &'static Board) {
+fn main(b: &'static Board) {
     let (r, p) = physinfo();
     check!(r == 0, "sysctl physinfo succeeds"; "returned {r}");
     info!(
@@ -343,7 +180,7 @@ fn main(_b: &'static Board) {
     check!(r == -ESRCH, "pausedomain of a destroyed domain is -ESRCH"; "returned {r}");
     // Once the first domains are gone: what the cycles below must come back to (Xen keeps one
     // page from its first domain creation, docs/conformance.md).
-    let f1 = settled_free_pages(f0);
+    let f1 = settled(f0);
     let (r, _, _) = getinfo(DOMID_FIRST_RESERVED);
     check!(r == -EINVAL, "getdomaininfo of a reserved id is -EINVAL"; "returned {r}");
 
@@ -378,7 +215,12 @@ fn main(_b: &'static Board) {
     let (r, _, _) = create(0, &pv);
     check!(r == -EINVAL, "createdomain of a PV domain is -EINVAL on Arm"; "returned {r}");
 
-    // 100 cycles leave no memory behind.
+    // 100 cycles leave no memory behind, each domain with RAM and (every tenth) a frame mapped
+    // here by XENMAPSPACE_gmfn_foreign while it is destroyed: the mapping keeps the page, its
+    // removal frees the domain (no reference left behind by the mapping table).
+    // (No extended region: the cycles map nothing.)
+    let map_at = extended_region(b).map(|(base, _)| base >> 12);
+    info!("cycles: foreign mappings at {map_at:x?}");
     let mut bad = None;
     for n in 0..100 {
         let (r, d, _) = create(0, &config(2));
@@ -386,14 +228,45 @@ fn main(_b: &'static Board) {
             bad = Some((n, "createdomain", r, d));
             break;
         }
+        let r = domctl(XEN_DOMCTL_max_mem, d, &256u64).0;
+        let mut gfns: [u64; 4] = core::array::from_fn(|i| GUEST_RAM0_GFN + i as u64);
+        let got = reservation(XENMEM_populate_physmap, d, &mut gfns, 0);
+        if r != 0 || got != 4 {
+            bad = Some((
+                n,
+                "max_mem + populate_physmap(4)",
+                if r != 0 { r } else { got },
+                d,
+            ));
+            break;
+        }
+        let mapped = match map_at {
+            Some(at) if n % 10 == 0 => {
+                let mut errs = [1i32];
+                let r = map_foreign(d, &[GUEST_RAM0_GFN + 1], &[at], &mut errs);
+                if r != 0 || errs[0] != 0 {
+                    bad = Some((n, "map_foreign", if r != 0 { r } else { errs[0].into() }, d));
+                    break;
+                }
+                Some(at)
+            }
+            _ => None,
+        };
         let r = simple(XEN_DOMCTL_destroydomain, d);
         if r != 0 {
             bad = Some((n, "destroydomain", r, d));
             break;
         }
+        if let Some(at) = mapped {
+            let r = unmap(at);
+            if r != 0 {
+                bad = Some((n, "remove_from_physmap of the foreign frame", r, d));
+                break;
+            }
+        }
     }
     check!(bad.is_none(), "100 create/destroy cycles succeed"; "{:?}", bad);
-    let free = settled_free_pages(f1);
+    let free = settled(f1);
     check!(free == f1, "100 create/destroy cycles leave free_pages as it was";
         "before {f1}, after {free} ({} pages leaked)", f1 as i64 - free as i64);
     check!(free == f0, "free_pages at the end is what it was before any domain was created";

@@ -24,6 +24,12 @@
 #![allow(non_upper_case_globals, non_camel_case_types)]
 
 use core::cell::UnsafeCell;
+use test_guests::ctl::{
+    domctl, extended_region, free_pages, get, map_foreign, reservation, settled_free_pages, sysctl,
+    unmap, xen_domctl_createdomain, xen_domctl_getdomaininfo, XENMEM_decrease_reservation,
+    XENMEM_populate_physmap, XEN_DOMCTL_CDF_hap, XEN_DOMCTL_CDF_hvm, XEN_DOMCTL_createdomain,
+    XEN_DOMCTL_destroydomain, XEN_DOMCTL_getdomaininfo, XEN_DOMCTL_max_mem,
+};
 use test_guests::xen::{
     __HYPERVISOR_event_channel_op, __HYPERVISOR_hvm_op, __HYPERVISOR_memory_op,
     __HYPERVISOR_sched_op, errname, evtchn_alloc_unbound, evtchn_bind_virq, evtchn_status,
@@ -33,23 +39,16 @@ use test_guests::xen::{
     XENMEM_add_to_physmap, DOMID_SELF, EINVAL, ENOENT, EPERM, ESRCH, HVM_PARAM_CONSOLE_EVTCHN,
     HVM_PARAM_CONSOLE_PFN, HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN,
 };
-use test_guests::{check, delay_us, info, wait_for, Board};
+use test_guests::{check, info, wait_for, Board};
 
 test_guests::entry!(main);
 
 // xen.h
-const __HYPERVISOR_sysctl: u64 = 35;
-const __HYPERVISOR_domctl: u64 = 36;
 const VIRQ_DOM_EXC: u32 = 3;
 // errno.h (not in the shared helper)
 const ENODATA: i64 = 61;
 const EOPNOTSUPP: i64 = 95;
 // memory.h
-const XENMEM_decrease_reservation: u64 = 1;
-const XENMEM_populate_physmap: u64 = 6;
-const XENMEM_remove_from_physmap: u64 = 15;
-const XENMEM_add_to_physmap_batch: u64 = 23;
-const XENMAPSPACE_gmfn_foreign: u16 = 4;
 const XENMEM_acquire_resource: u64 = 28;
 const XENMEM_resource_grant_table: u16 = 1;
 const XENMEM_resource_grant_table_id_shared: u32 = 0;
@@ -59,13 +58,7 @@ const SHUTDOWN_poweroff: u32 = 0;
 const SHUTDOWN_reboot: u32 = 1;
 const SHUTDOWN_crash: u32 = 3;
 // domctl.h / sysctl.h (Xen 4.17)
-const XEN_DOMCTL_INTERFACE_VERSION: u32 = 0x15;
-const XEN_SYSCTL_INTERFACE_VERSION: u32 = 0x15;
-const XEN_DOMCTL_createdomain: u32 = 1;
-const XEN_DOMCTL_destroydomain: u32 = 2;
 const XEN_DOMCTL_unpausedomain: u32 = 4;
-const XEN_DOMCTL_getdomaininfo: u32 = 5;
-const XEN_DOMCTL_max_mem: u32 = 11;
 const XEN_DOMCTL_setvcpucontext: u32 = 12;
 const XEN_DOMCTL_getvcpucontext: u32 = 13;
 const XEN_DOMCTL_getvcpuinfo: u32 = 14;
@@ -73,10 +66,7 @@ const XEN_DOMCTL_max_vcpus: u32 = 15;
 const XEN_DOMCTL_set_address_size: u32 = 35;
 const XEN_DOMCTL_cacheflush: u32 = 71;
 const XEN_SYSCTL_readconsole: u32 = 1;
-const XEN_SYSCTL_physinfo: u32 = 3;
 const XEN_SYSCTL_getdomaininfolist: u32 = 6;
-const XEN_DOMCTL_CDF_hvm: u32 = 1 << 0;
-const XEN_DOMCTL_CDF_hap: u32 = 1 << 1;
 const XEN_DOMINF_shutdown: u32 = 1 << 2;
 const XEN_DOMINF_paused: u32 = 1 << 3;
 const XEN_DOMINF_shutdownshift: u32 = 16;
@@ -98,59 +88,6 @@ const SMALL_PAGES: u64 = 16;
 const MAX_MEM_KB: u64 = 4096;
 /// A `grant_entry_v1` as u64: flags GTF_permit_access, domid 0, frame 0x39001 (xenstore page).
 const GRANT_ENTRY: u64 = (0x39001 << 32) | 1;
-
-/// `struct xen_arch_domainconfig` (arch-arm.h).
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct xen_arch_domainconfig {
-    gic_version: u8,
-    _pad: u8,
-    tee_type: u16,
-    nr_spis: u32,
-    clock_frequency: u32,
-}
-
-/// `struct xen_domctl_createdomain` (domctl.h, 4.17).
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct xen_domctl_createdomain {
-    ssidref: u32,
-    handle: [u8; 16],
-    flags: u32,
-    iommu_opts: u32,
-    max_vcpus: u32,
-    max_evtchn_port: u32,
-    max_grant_frames: i32,
-    max_maptrack_frames: i32,
-    grant_opts: u32,
-    vmtrace_size: u32,
-    cpupool_id: u32,
-    arch: xen_arch_domainconfig,
-}
-
-/// `struct xen_domctl_getdomaininfo` (domctl.h).
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct xen_domctl_getdomaininfo {
-    domain: u16,
-    pad1: u16,
-    flags: u32,
-    tot_pages: u64,
-    max_pages: u64,
-    outstanding_pages: u64,
-    shr_pages: u64,
-    paged_pages: u64,
-    shared_info_frame: u64,
-    cpu_time: u64,
-    nr_online_vcpus: u32,
-    max_vcpu_id: u32,
-    ssidref: u32,
-    handle: [u8; 16],
-    cpupool: u32,
-    gpaddr_bits: u8,
-    pad2: [u8; 7],
-    arch_config: xen_arch_domainconfig,
-}
 
 /// `struct vcpu_guest_core_regs` (arch-arm.h, AArch64 names).
 #[repr(C)]
@@ -239,47 +176,6 @@ struct xen_sysctl_readconsole {
     count: u32,
 }
 
-/// `struct xen_sysctl_physinfo` (sysctl.h): the fields read here.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct xen_sysctl_physinfo {
-    threads_per_core: u32,
-    cores_per_socket: u32,
-    nr_cpus: u32,
-    max_cpu_id: u32,
-    nr_nodes: u32,
-    max_node_id: u32,
-    cpu_khz: u32,
-    capabilities: u32,
-    arch_capabilities: u32,
-    pad: u32,
-    total_pages: u64,
-    free_pages: u64,
-    rest: [u64; 7],
-}
-
-/// `struct xen_memory_reservation` (memory.h).
-#[repr(C)]
-struct xen_memory_reservation {
-    extent_start: u64,
-    nr_extents: u64,
-    extent_order: u32,
-    mem_flags: u32,
-    domid: u16,
-}
-
-/// `struct xen_add_to_physmap_batch` (memory.h).
-#[repr(C)]
-struct xen_add_to_physmap_batch {
-    domid: u16,
-    space: u16,
-    size: u16,
-    foreign_domid: u16,
-    idxs: u64,
-    gpfns: u64,
-    errs: u64,
-}
-
 /// `struct xen_mem_acquire_resource` (memory.h).
 #[repr(C)]
 struct xen_mem_acquire_resource {
@@ -290,13 +186,6 @@ struct xen_mem_acquire_resource {
     pad: u32,
     frame: u64,
     frame_list: u64,
-}
-
-/// `struct xen_remove_from_physmap` (memory.h).
-#[repr(C)]
-struct xen_remove_from_physmap {
-    domid: u16,
-    gpfn: u64,
 }
 
 /// `struct sched_remote_shutdown` (sched.h).
@@ -315,30 +204,8 @@ struct evtchn_bind_interdomain {
     local_port: u32,
 }
 
-/// `struct xen_domctl` (domctl.h) and `struct xen_sysctl` (sysctl.h).
-#[repr(C, align(8))]
-#[derive(Clone, Copy)]
-struct xen_domctl {
-    cmd: u32,
-    interface_version: u32,
-    domain: u16,
-    _pad: [u16; 3],
-    u: [u8; 128],
-}
-
-#[repr(C, align(8))]
-#[derive(Clone, Copy)]
-struct xen_sysctl {
-    cmd: u32,
-    interface_version: u32,
-    u: [u8; 128],
-}
-
 const _: () = {
     use core::mem::{offset_of, size_of};
-    assert!(size_of::<xen_domctl_createdomain>() == 68);
-    assert!(size_of::<xen_domctl_getdomaininfo>() == 120);
-    assert!(offset_of!(xen_domctl_getdomaininfo, cpu_time) == 56);
     assert!(size_of::<vcpu_guest_core_regs>() == 312);
     assert!(size_of::<vcpu_guest_context>() == 352);
     assert!(offset_of!(vcpu_guest_context, user_regs) == 8);
@@ -350,16 +217,9 @@ const _: () = {
     assert!(offset_of!(xen_sysctl_getdomaininfolist, num_domains) == 16);
     assert!(size_of::<xen_sysctl_readconsole>() == 24);
     assert!(offset_of!(xen_sysctl_readconsole, count) == 16);
-    assert!(offset_of!(xen_sysctl_physinfo, free_pages) == 48);
-    assert!(size_of::<xen_sysctl_physinfo>() == 112);
-    assert!(size_of::<xen_memory_reservation>() == 32);
-    assert!(size_of::<xen_add_to_physmap_batch>() == 32);
-    assert!(size_of::<xen_remove_from_physmap>() == 16);
     assert!(size_of::<xen_mem_acquire_resource>() == 32);
     assert!(size_of::<sched_remote_shutdown>() == 8);
     assert!(size_of::<evtchn_bind_interdomain>() == 12);
-    assert!(size_of::<xen_domctl>() == 144);
-    assert!(size_of::<xen_sysctl>() == 136);
 };
 
 /// A page shared with the hypervisor (it writes it behind the compiler's back).
@@ -381,62 +241,6 @@ static SHINFO: Shared = Shared::new();
 /// Buffers the hypervisor writes (domain lists, the console ring).
 static BUF: Shared = Shared::new();
 
-/// Copies `v` into the start of a union.
-fn put<T: Copy>(u: &mut [u8; 128], v: &T) {
-    const { assert!(core::mem::size_of::<T>() <= 128) };
-    // SAFETY: `T` fits in the 128 bytes; an unaligned write needs no alignment.
-    unsafe { core::ptr::write_unaligned(u.as_mut_ptr() as *mut T, *v) }
-}
-
-/// Reads a `T` from the start of a union.
-fn get<T: Copy + Default>(u: &[u8; 128]) -> T {
-    const { assert!(core::mem::size_of::<T>() <= 128) };
-    // SAFETY: `T` fits; every `T` used here is plain integers, valid for any bits.
-    unsafe { core::ptr::read_unaligned(u.as_ptr() as *const T) }
-}
-
-/// A domctl `cmd` on `domain` with union member `arg`: (result, the structure afterwards).
-fn domctl<T: Copy>(cmd: u32, domain: u16, arg: &T) -> (i64, xen_domctl) {
-    let mut op = xen_domctl {
-        cmd,
-        interface_version: XEN_DOMCTL_INTERFACE_VERSION,
-        domain,
-        _pad: [0; 3],
-        u: [0; 128],
-    };
-    put(&mut op.u, arg);
-    let r = hypercall(__HYPERVISOR_domctl, &mut op as *mut _ as u64, 0, 0, 0, 0);
-    (r, op)
-}
-
-fn sysctl<T: Copy>(cmd: u32, arg: &T) -> (i64, xen_sysctl) {
-    let mut op = xen_sysctl {
-        cmd,
-        interface_version: XEN_SYSCTL_INTERFACE_VERSION,
-        u: [0; 128],
-    };
-    put(&mut op.u, arg);
-    let r = hypercall(__HYPERVISOR_sysctl, &mut op as *mut _ as u64, 0, 0, 0, 0);
-    (r, op)
-}
-
-fn free_pages() -> u64 {
-    get::<xen_sysctl_physinfo>(&sysctl(XEN_SYSCTL_physinfo, &0u64).1.u).free_pages
-}
-
-/// Free pages once they settle (Xen frees a destroyed domain after an RCU grace period).
-fn settled_free_pages(want: u64) -> u64 {
-    let mut f = free_pages();
-    for _ in 0..500 {
-        if f == want {
-            break;
-        }
-        delay_us(10_000);
-        f = free_pages();
-    }
-    f
-}
-
 fn getinfo(domid: u16) -> (i64, xen_domctl_getdomaininfo) {
     let (r, op) = domctl(XEN_DOMCTL_getdomaininfo, domid, &0u64);
     (r, get(&op.u))
@@ -457,59 +261,11 @@ fn create(max_vcpus: u32) -> (i64, u16) {
     (r, op.domain)
 }
 
-/// `XENMEM_populate_physmap` / `decrease_reservation` of `gfns` (extents of `order`) in `domid`.
-fn reservation(op: u64, domid: u16, gfns: &mut [u64], order: u32) -> i64 {
-    let mut r = xen_memory_reservation {
-        extent_start: gfns.as_mut_ptr() as u64,
-        nr_extents: gfns.len() as u64,
-        extent_order: order,
-        mem_flags: 0,
-        domid,
-    };
-    hypercall(__HYPERVISOR_memory_op, op, &mut r as *mut _ as u64, 0, 0, 0)
-}
-
-/// `XENMEM_add_to_physmap_batch(gmfn_foreign)` of `idxs` of `foreign` at our `gpfns`.
-fn map_foreign(foreign: u16, idxs: &[u64], gpfns: &[u64], errs: &mut [i32]) -> i64 {
-    let mut b = xen_add_to_physmap_batch {
-        domid: DOMID_SELF,
-        space: XENMAPSPACE_gmfn_foreign,
-        size: idxs.len() as u16,
-        foreign_domid: foreign,
-        idxs: idxs.as_ptr() as u64,
-        gpfns: gpfns.as_ptr() as u64,
-        errs: errs.as_mut_ptr() as u64,
-    };
-    hypercall(
-        __HYPERVISOR_memory_op,
-        XENMEM_add_to_physmap_batch,
-        &mut b as *mut _ as u64,
-        0,
-        0,
-        0,
-    )
-}
-
 fn acquire(r: &mut xen_mem_acquire_resource) -> i64 {
     hypercall(
         __HYPERVISOR_memory_op,
         XENMEM_acquire_resource,
         r as *mut _ as u64,
-        0,
-        0,
-        0,
-    )
-}
-
-fn unmap(gpfn: u64) -> i64 {
-    let mut x = xen_remove_from_physmap {
-        domid: DOMID_SELF,
-        gpfn,
-    };
-    hypercall(
-        __HYPERVISOR_memory_op,
-        XENMEM_remove_from_physmap,
-        &mut x as *mut _ as u64,
         0,
         0,
         0,
@@ -572,15 +328,6 @@ fn pending(port: u32, clear: bool) -> bool {
         unsafe { poke::<u64>(w, v & !bit) };
     }
     v & bit != 0
-}
-
-/// The first extended region of the `/hypervisor` node (`reg[1]`): guest frames with nothing
-/// behind them, where Linux maps foreign pages.
-fn extended_region(b: &Board) -> Option<(u64, u64)> {
-    let fdt = b.fdt();
-    let n = fdt.find_node("/hypervisor")?;
-    let r = n.reg()?.nth(1)?;
-    Some((r.starting_address as u64, r.size.unwrap_or(0) as u64))
 }
 
 // The domU's program: position-independent, MMU off, x0 = its parameter page. Layout of that
